@@ -1,0 +1,345 @@
+"""Settings, read once from ``NEWSLETTER_*`` environment variables and validated at start.
+
+Every variable is listed in ``VARIABLES`` with its default and meaning; the README's table is
+checked against it by a test, so the two cannot drift apart. A bad value raises ``ConfigError``
+naming the variable, and the CLI turns that into one line.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.utils import parseaddr
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from newsletter.errors import ConfigError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_TEMPLATE_DIR = PACKAGE_DIR.parent / "templates" / "email"
+SECRET_KEY_FILE = "newsletter.secret"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    name: str
+    default: str | None
+    help: str
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("NEWSLETTER_DATABASE_URL", "sqlite:///newsletter.db",
+             "SQLAlchemy URL of the database; a SQLite file in the working directory by default, "
+             "`postgresql+psycopg://…` to scale out."),
+    Variable("NEWSLETTER_BROKER_URL", None,
+             "Celery broker (e.g. `redis://127.0.0.1:6379/0`). Unset: every task runs in-process."),
+    Variable("NEWSLETTER_FROM", "Central Asia Weekly <bulletin@news.example.org>",
+             "The From mailbox of every message, at your DMARC-aligned domain."),
+    Variable("NEWSLETTER_REPLY_TO", None, "Optional monitored Reply-To mailbox."),
+    Variable("NEWSLETTER_BASE_URL", "https://news.example.org",
+             "Public `https://` address of the web app; unsubscribe and view-in-browser links "
+             "start with it."),
+    Variable("NEWSLETTER_SECRET_KEY", None,
+             "Key for unsubscribe, confirmation and VERP tokens. Unset in embedded mode: a key is "
+             "generated once into `newsletter.secret` in the working directory. Required (≥ 32 "
+             "characters) when a broker is set, and the same on every machine."),
+    Variable("NEWSLETTER_POSTAL_ADDRESS", None,
+             "The sender's postal address, shown in every message (CAN-SPAM). Sending refuses "
+             "without it."),
+    Variable("NEWSLETTER_RATES_MAX_AGE_DAYS", "7",
+             "The pre-send check fails when the issue's rate snapshot is older than the issue "
+             "date by more than this many days."),
+    Variable("NEWSLETTER_TEMPLATE_DIR", None,
+             "Directory of the email templates; the shipped `templates/email` by default."),
+    Variable("NEWSLETTER_SMTP_URL", "smtp://127.0.0.1:25",
+             "Relay to send through: `smtp://`, `smtp+starttls://` or `smtps://`, with optional "
+             "`user:password@`."),
+    Variable("NEWSLETTER_SMTP_REQUIRE_TLS", "false",
+             "`true` refuses to send over a connection that is not encrypted."),
+    Variable("NEWSLETTER_BOUNCE_ADDRESS", None,
+             "Base of the VERP envelope sender, e.g. `bounces@bounces.example.org`; "
+             "`bounces@` the From domain by default."),
+    Variable("NEWSLETTER_RETRY_SCHEDULE", "60,300,1800,7200",
+             "Seconds to wait before each retry of a deferred recipient (and each back-off step "
+             "of a throttling domain); after the last one the recipient is `failed`."),
+    Variable("NEWSLETTER_RATE_LIMIT", "0",
+             "Messages per second for all workers together (0: no limit)."),
+    Variable("NEWSLETTER_DOMAIN_RATE_LIMIT", "0",
+             "Messages per second to any one recipient domain (0: no limit)."),
+    Variable("NEWSLETTER_MAX_CONNECTIONS", "4",
+             "Most SMTP connections open at once across all workers."),
+    Variable("NEWSLETTER_BATCH_SIZE", "500", "Recipients per batch task."),
+    Variable("NEWSLETTER_LEASE_SECONDS", "300",
+             "How long a worker's claim on a batch lasts before another worker may take it over."),
+    Variable("NEWSLETTER_DKIM_KEY_FILE", None,
+             "PEM file of the RSA (≥ 2048 bits) DKIM key; unset: messages are not signed."),
+    Variable("NEWSLETTER_DKIM_SELECTOR", "newsletter", "DKIM selector (`s=`)."),
+    Variable("NEWSLETTER_DKIM_DOMAIN", None, "DKIM signing domain (`d=`); the From domain by default."),
+    Variable("NEWSLETTER_FEEDBACK_ID_SENDER", "nlcentasia",
+             "Stable 5–15 character sender id at the end of Gmail's `Feedback-ID`."),
+    Variable("NEWSLETTER_SOFT_BOUNCE_LIMIT", "3",
+             "Soft bounces (from distinct campaigns) that mark a subscriber bounced."),
+    Variable("NEWSLETTER_SOFT_BOUNCE_DAYS", "7",
+             "The soft bounces must span at least this many days."),
+    Variable("NEWSLETTER_SOFT_BOUNCE_STALE_DAYS", "60",
+             "Soft bounces older than this many days no longer count."),
+    Variable("NEWSLETTER_HARD_BOUNCE_PAUSE_RATE", "0.05",
+             "A campaign whose hard-bounce rate passes this fraction is paused."),
+    Variable("NEWSLETTER_COMPLAINT_PAUSE_RATE", "0.003",
+             "A campaign whose complaint rate passes this fraction is paused."),
+)
+
+
+def _default(name: str) -> str | None:
+    return next(v.default for v in VARIABLES if v.name == name)
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpUrl:
+    scheme: str  # "smtp", "smtp+starttls" or "smtps"
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+
+    @property
+    def encrypted(self) -> bool:
+        return self.scheme != "smtp"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    broker_url: str | None
+    from_address: Address
+    reply_to: Address | None
+    base_url: str
+    secret_key: str
+    postal_address: str | None
+    rates_max_age_days: int
+    template_dir: Path
+    smtp: SmtpUrl
+    smtp_require_tls: bool
+    bounce_address: Address
+    retry_schedule: tuple[int, ...]
+    rate_limit: float
+    domain_rate_limit: float
+    max_connections: int
+    batch_size: int
+    lease_seconds: int
+    dkim_key_file: Path | None
+    dkim_selector: str
+    dkim_domain: str
+    feedback_id_sender: str
+    soft_bounce_limit: int
+    soft_bounce_days: int
+    soft_bounce_stale_days: int
+    hard_bounce_pause_rate: float
+    complaint_pause_rate: float
+
+    @property
+    def sending_domain(self) -> str:
+        return self.from_address.domain
+
+    @property
+    def in_process(self) -> bool:
+        return self.broker_url is None
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting; raise ``ConfigError`` naming the first bad one."""
+    env = os.environ if environ is None else environ
+
+    def raw(name: str) -> str | None:
+        value = env.get(name)
+        if value is None or value.strip() == "":
+            return _default(name)
+        return value.strip()
+
+    def parsed(name: str, parse: Callable[[str], T]) -> T:
+        value = raw(name)
+        if value is None:
+            raise ConfigError(f"{name} is required")
+        try:
+            return parse(value)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{name}={value!r}: {exc}") from exc
+
+    broker_url = raw("NEWSLETTER_BROKER_URL")
+    database_url = parsed("NEWSLETTER_DATABASE_URL", _database_url)
+    from_address = parsed("NEWSLETTER_FROM", _mailbox)
+    reply_to_raw = raw("NEWSLETTER_REPLY_TO")
+    reply_to = parsed("NEWSLETTER_REPLY_TO", _mailbox) if reply_to_raw else None
+    bounce_raw = raw("NEWSLETTER_BOUNCE_ADDRESS")
+    bounce_address = (
+        parsed("NEWSLETTER_BOUNCE_ADDRESS", _mailbox)
+        if bounce_raw
+        else Address(username="bounces", domain=from_address.domain)
+    )
+    dkim_key_raw = raw("NEWSLETTER_DKIM_KEY_FILE")
+    template_raw = raw("NEWSLETTER_TEMPLATE_DIR")
+    return Settings(
+        database_url=database_url,
+        broker_url=broker_url,
+        from_address=from_address,
+        reply_to=reply_to,
+        base_url=parsed("NEWSLETTER_BASE_URL", _base_url),
+        secret_key=_secret_key(raw("NEWSLETTER_SECRET_KEY"), broker_url, database_url),
+        postal_address=raw("NEWSLETTER_POSTAL_ADDRESS"),
+        rates_max_age_days=parsed("NEWSLETTER_RATES_MAX_AGE_DAYS", _non_negative_int),
+        template_dir=parsed("NEWSLETTER_TEMPLATE_DIR", _directory)
+        if template_raw
+        else DEFAULT_TEMPLATE_DIR,
+        smtp=parsed("NEWSLETTER_SMTP_URL", parse_smtp_url),
+        smtp_require_tls=parsed("NEWSLETTER_SMTP_REQUIRE_TLS", _boolean),
+        bounce_address=bounce_address,
+        retry_schedule=parsed("NEWSLETTER_RETRY_SCHEDULE", _schedule),
+        rate_limit=parsed("NEWSLETTER_RATE_LIMIT", _non_negative_float),
+        domain_rate_limit=parsed("NEWSLETTER_DOMAIN_RATE_LIMIT", _non_negative_float),
+        max_connections=parsed("NEWSLETTER_MAX_CONNECTIONS", _positive_int),
+        batch_size=parsed("NEWSLETTER_BATCH_SIZE", _positive_int),
+        lease_seconds=parsed("NEWSLETTER_LEASE_SECONDS", _positive_int),
+        dkim_key_file=parsed("NEWSLETTER_DKIM_KEY_FILE", _readable_file) if dkim_key_raw else None,
+        dkim_selector=parsed("NEWSLETTER_DKIM_SELECTOR", _dns_label),
+        dkim_domain=raw("NEWSLETTER_DKIM_DOMAIN") or from_address.domain,
+        feedback_id_sender=parsed("NEWSLETTER_FEEDBACK_ID_SENDER", _feedback_sender),
+        soft_bounce_limit=parsed("NEWSLETTER_SOFT_BOUNCE_LIMIT", _positive_int),
+        soft_bounce_days=parsed("NEWSLETTER_SOFT_BOUNCE_DAYS", _non_negative_int),
+        soft_bounce_stale_days=parsed("NEWSLETTER_SOFT_BOUNCE_STALE_DAYS", _positive_int),
+        hard_bounce_pause_rate=parsed("NEWSLETTER_HARD_BOUNCE_PAUSE_RATE", _fraction),
+        complaint_pause_rate=parsed("NEWSLETTER_COMPLAINT_PAUSE_RATE", _fraction),
+    )
+
+
+# --- parsers: each takes the raw string and returns the value or raises ValueError ---------
+
+
+def _database_url(value: str) -> str:
+    if not value.startswith(("sqlite:", "postgresql")):
+        raise ValueError("expected a sqlite:/// or postgresql+psycopg:// URL")
+    return value
+
+
+def _mailbox(value: str) -> Address:
+    if "\r" in value or "\n" in value:
+        raise ValueError("line breaks are not allowed")
+    name, addr = parseaddr(value)
+    if "@" not in addr:
+        raise ValueError("expected an address such as 'Name <user@example.org>'")
+    user, _, domain = addr.rpartition("@")
+    return Address(display_name=name, username=user, domain=domain.lower())
+
+
+def _base_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("expected an absolute http(s):// URL")
+    return value.rstrip("/")
+
+
+def parse_smtp_url(value: str) -> SmtpUrl:
+    parts = urlsplit(value)
+    default_ports = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
+    if parts.scheme not in default_ports:
+        raise ValueError("scheme must be smtp://, smtp+starttls:// or smtps://")
+    if not parts.hostname:
+        raise ValueError("a host is required")
+    return SmtpUrl(
+        scheme=parts.scheme,
+        host=parts.hostname,
+        port=parts.port or default_ports[parts.scheme],
+        username=parts.username,
+        password=parts.password,
+    )
+
+
+def _boolean(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("must be a positive whole number")
+    return number
+
+
+def _non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("must not be negative")
+    return number
+
+
+def _non_negative_float(value: str) -> float:
+    number = float(value)
+    if number < 0:
+        raise ValueError("must not be negative")
+    return number
+
+
+def _fraction(value: str) -> float:
+    number = float(value)
+    if not 0 < number <= 1:
+        raise ValueError("must be a fraction between 0 and 1, e.g. 0.05")
+    return number
+
+
+def _schedule(value: str) -> tuple[int, ...]:
+    steps = tuple(int(part) for part in value.split(","))
+    if not steps or any(step < 0 for step in steps):
+        raise ValueError("expected comma-separated seconds, e.g. 60,300,1800")
+    return steps
+
+
+def _directory(value: str) -> Path:
+    path = Path(value)
+    if not path.is_dir():
+        raise ValueError("no such directory")
+    return path
+
+
+def _readable_file(value: str) -> Path:
+    path = Path(value)
+    if not path.is_file():
+        raise ValueError("no such file")
+    return path
+
+
+def _dns_label(value: str) -> str:
+    if not value.replace("-", "").replace(".", "").isalnum():
+        raise ValueError("expected letters, digits, dots and hyphens")
+    return value
+
+
+def _feedback_sender(value: str) -> str:
+    if not (5 <= len(value) <= 15) or not all(c.isalnum() or c in "._-" for c in value):
+        raise ValueError("expected 5-15 letters, digits, '.', '_' or '-'")
+    return value
+
+
+def _secret_key(value: str | None, broker_url: str | None, database_url: str) -> str:
+    if value is not None:
+        if len(value) < 32:
+            raise ConfigError("NEWSLETTER_SECRET_KEY must be at least 32 characters")
+        return value
+    if broker_url is not None or not database_url.startswith("sqlite"):
+        # Workers on other machines must sign and verify with the same key.
+        raise ConfigError(
+            "NEWSLETTER_SECRET_KEY is required when a broker or PostgreSQL is configured"
+        )
+    key_file = Path(SECRET_KEY_FILE)
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(48) + "\n", encoding="utf-8")
+        key_file.chmod(0o600)
+    return key_file.read_text(encoding="utf-8").strip()

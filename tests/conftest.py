@@ -1,0 +1,104 @@
+"""Fixtures shared by the whole suite: settings, and a database on SQLite and on PostgreSQL.
+
+Every test that takes ``session`` runs twice, once per backend. The schema is built by the real
+Alembic migrations, and each test runs inside an outer transaction that is rolled back, so tests
+never see each other's rows. In CI (``CI`` set) a missing PostgreSQL fails the run instead of
+skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from newsletter.config import Settings, load_settings
+from newsletter.db import create_database_engine, upgrade
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_BULLETIN = REPO / "newsletter" / "samples" / "bulletin-2025-12-11.txt"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "NEWSLETTER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+TEST_SECRET = "test-secret-key-0123456789abcdefghijklmnop"
+IN_CI = bool(os.environ.get("CI"))
+
+
+def unavailable(reason: str) -> None:
+    """Skip on a developer machine; fail in CI, where every backend must be present."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI must run every test)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def sample_bulletin() -> bytes:
+    return SAMPLE_BULLETIN.read_bytes()
+
+
+def make_env(database_url: str, **overrides: str) -> dict[str, str]:
+    env = {
+        "NEWSLETTER_DATABASE_URL": database_url,
+        "NEWSLETTER_SECRET_KEY": TEST_SECRET,
+        "NEWSLETTER_BASE_URL": "https://news.example.org",
+        "NEWSLETTER_FROM": "Central Asia Weekly <bulletin@news.example.org>",
+        "NEWSLETTER_POSTAL_ADDRESS": "Central Asia News Desk, 12 Abay Avenue, Almaty 050000, Kazakhstan",
+    }
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run, dropped at the end."""
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"nl_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        unavailable(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc.orig}")
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    sa.create_engine(url).dispose()
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return load_settings(make_env(database_url))
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    engine = create_database_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: sa.Engine) -> Iterator[Session]:
+    """A session inside an outer transaction that is rolled back after the test."""
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
+            yield session
+        transaction.rollback()
