@@ -21,7 +21,7 @@ from newsletter.errors import ConfigError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_TEMPLATE_DIR = PACKAGE_DIR.parent / "templates" / "email"
-SECRET_KEY_FILE = "newsletter.secret"
+SECRET_KEY_FILE = "newsletter.secret"  # noqa: S105 - a file name, not a secret
 T = TypeVar("T")
 
 
@@ -33,65 +33,130 @@ class Variable:
 
 
 VARIABLES: tuple[Variable, ...] = (
-    Variable("NEWSLETTER_DATABASE_URL", "sqlite:///newsletter.db",
-             "SQLAlchemy URL of the database; a SQLite file in the working directory by default, "
-             "`postgresql+psycopg://…` to scale out."),
-    Variable("NEWSLETTER_BROKER_URL", None,
-             "Celery broker (e.g. `redis://127.0.0.1:6379/0`). Unset: every task runs in-process."),
-    Variable("NEWSLETTER_FROM", "Central Asia Weekly <bulletin@news.example.org>",
-             "The From mailbox of every message, at your DMARC-aligned domain."),
+    Variable(
+        "NEWSLETTER_DATABASE_URL",
+        "sqlite:///newsletter.db",
+        "SQLAlchemy URL of the database; a SQLite file in the working directory by default, "
+        "`postgresql+psycopg://…` to scale out.",
+    ),
+    Variable(
+        "NEWSLETTER_BROKER_URL",
+        None,
+        "Celery broker (e.g. `redis://127.0.0.1:6379/0`). Unset: every task runs in-process.",
+    ),
+    Variable(
+        "NEWSLETTER_FROM",
+        "Central Asia Weekly <bulletin@news.example.org>",
+        "The From mailbox of every message, at your DMARC-aligned domain.",
+    ),
     Variable("NEWSLETTER_REPLY_TO", None, "Optional monitored Reply-To mailbox."),
-    Variable("NEWSLETTER_BASE_URL", "https://news.example.org",
-             "Public `https://` address of the web app; unsubscribe and view-in-browser links "
-             "start with it."),
-    Variable("NEWSLETTER_SECRET_KEY", None,
-             "Key for unsubscribe, confirmation and VERP tokens. Unset in embedded mode: a key is "
-             "generated once into `newsletter.secret` in the working directory. Required (≥ 32 "
-             "characters) when a broker is set, and the same on every machine."),
-    Variable("NEWSLETTER_POSTAL_ADDRESS", None,
-             "The sender's postal address, shown in every message (CAN-SPAM). Sending refuses "
-             "without it."),
-    Variable("NEWSLETTER_RATES_MAX_AGE_DAYS", "7",
-             "The pre-send check fails when the issue's rate snapshot is older than the issue "
-             "date by more than this many days."),
-    Variable("NEWSLETTER_TEMPLATE_DIR", None,
-             "Directory of the email templates; the shipped `templates/email` by default."),
-    Variable("NEWSLETTER_SMTP_URL", "smtp://127.0.0.1:25",
-             "Relay to send through: `smtp://`, `smtp+starttls://` or `smtps://`, with optional "
-             "`user:password@`."),
-    Variable("NEWSLETTER_SMTP_REQUIRE_TLS", "false",
-             "`true` refuses to send over a connection that is not encrypted."),
-    Variable("NEWSLETTER_BOUNCE_ADDRESS", None,
-             "Base of the VERP envelope sender, e.g. `bounces@bounces.example.org`; "
-             "`bounces@` the From domain by default."),
-    Variable("NEWSLETTER_RETRY_SCHEDULE", "60,300,1800,7200",
-             "Seconds to wait before each retry of a deferred recipient (and each back-off step "
-             "of a throttling domain); after the last one the recipient is `failed`."),
-    Variable("NEWSLETTER_RATE_LIMIT", "0",
-             "Messages per second for all workers together (0: no limit)."),
-    Variable("NEWSLETTER_DOMAIN_RATE_LIMIT", "0",
-             "Messages per second to any one recipient domain (0: no limit)."),
-    Variable("NEWSLETTER_MAX_CONNECTIONS", "4",
-             "Most SMTP connections open at once across all workers."),
+    Variable(
+        "NEWSLETTER_BASE_URL",
+        "https://news.example.org",
+        "Public `https://` address of the web app; unsubscribe and view-in-browser links "
+        "start with it.",
+    ),
+    Variable(
+        "NEWSLETTER_SECRET_KEY",
+        None,
+        "Key for unsubscribe, confirmation and VERP tokens. Unset in embedded mode: a key is "
+        "generated once into `newsletter.secret` in the working directory. Required (≥ 32 "
+        "characters) when a broker is set, and the same on every machine.",
+    ),
+    Variable(
+        "NEWSLETTER_POSTAL_ADDRESS",
+        None,
+        "The sender's postal address, shown in every message (CAN-SPAM). Sending refuses "
+        "without it.",
+    ),
+    Variable(
+        "NEWSLETTER_RATES_MAX_AGE_DAYS",
+        "7",
+        "The pre-send check fails when the issue's rate snapshot is older than the issue "
+        "date by more than this many days.",
+    ),
+    Variable(
+        "NEWSLETTER_TEMPLATE_DIR",
+        None,
+        "Directory of the email templates; the shipped `templates/email` by default.",
+    ),
+    Variable(
+        "NEWSLETTER_SMTP_URL",
+        "smtp://127.0.0.1:25",
+        "Relay to send through: `smtp://`, `smtp+starttls://` or `smtps://`, with optional "
+        "`user:password@`.",
+    ),
+    Variable(
+        "NEWSLETTER_SMTP_REQUIRE_TLS",
+        "false",
+        "`true` refuses to send over a connection that is not encrypted.",
+    ),
+    Variable(
+        "NEWSLETTER_BOUNCE_ADDRESS",
+        None,
+        "Base of the VERP envelope sender, e.g. `bounces@bounces.example.org`; "
+        "`bounces@` the From domain by default.",
+    ),
+    Variable(
+        "NEWSLETTER_RETRY_SCHEDULE",
+        "60,300,1800,7200",
+        "Seconds to wait before each retry of a deferred recipient (and each back-off step "
+        "of a throttling domain); after the last one the recipient is `failed`.",
+    ),
+    Variable(
+        "NEWSLETTER_RATE_LIMIT", "0", "Messages per second for all workers together (0: no limit)."
+    ),
+    Variable(
+        "NEWSLETTER_DOMAIN_RATE_LIMIT",
+        "0",
+        "Messages per second to any one recipient domain (0: no limit).",
+    ),
+    Variable(
+        "NEWSLETTER_MAX_CONNECTIONS", "4", "Most SMTP connections open at once across all workers."
+    ),
     Variable("NEWSLETTER_BATCH_SIZE", "500", "Recipients per batch task."),
-    Variable("NEWSLETTER_LEASE_SECONDS", "300",
-             "How long a worker's claim on a batch lasts before another worker may take it over."),
-    Variable("NEWSLETTER_DKIM_KEY_FILE", None,
-             "PEM file of the RSA (≥ 2048 bits) DKIM key; unset: messages are not signed."),
+    Variable(
+        "NEWSLETTER_LEASE_SECONDS",
+        "300",
+        "How long a worker's claim on a batch lasts before another worker may take it over.",
+    ),
+    Variable(
+        "NEWSLETTER_DKIM_KEY_FILE",
+        None,
+        "PEM file of the RSA (≥ 2048 bits) DKIM key; unset: messages are not signed.",
+    ),
     Variable("NEWSLETTER_DKIM_SELECTOR", "newsletter", "DKIM selector (`s=`)."),
-    Variable("NEWSLETTER_DKIM_DOMAIN", None, "DKIM signing domain (`d=`); the From domain by default."),
-    Variable("NEWSLETTER_FEEDBACK_ID_SENDER", "nlcentasia",
-             "Stable 5–15 character sender id at the end of Gmail's `Feedback-ID`."),
-    Variable("NEWSLETTER_SOFT_BOUNCE_LIMIT", "3",
-             "Soft bounces (from distinct campaigns) that mark a subscriber bounced."),
-    Variable("NEWSLETTER_SOFT_BOUNCE_DAYS", "7",
-             "The soft bounces must span at least this many days."),
-    Variable("NEWSLETTER_SOFT_BOUNCE_STALE_DAYS", "60",
-             "Soft bounces older than this many days no longer count."),
-    Variable("NEWSLETTER_HARD_BOUNCE_PAUSE_RATE", "0.05",
-             "A campaign whose hard-bounce rate passes this fraction is paused."),
-    Variable("NEWSLETTER_COMPLAINT_PAUSE_RATE", "0.003",
-             "A campaign whose complaint rate passes this fraction is paused."),
+    Variable(
+        "NEWSLETTER_DKIM_DOMAIN", None, "DKIM signing domain (`d=`); the From domain by default."
+    ),
+    Variable(
+        "NEWSLETTER_FEEDBACK_ID_SENDER",
+        "nlcentasia",
+        "Stable 5–15 character sender id at the end of Gmail's `Feedback-ID`.",
+    ),
+    Variable(
+        "NEWSLETTER_SOFT_BOUNCE_LIMIT",
+        "3",
+        "Soft bounces (from distinct campaigns) that mark a subscriber bounced.",
+    ),
+    Variable(
+        "NEWSLETTER_SOFT_BOUNCE_DAYS", "7", "The soft bounces must span at least this many days."
+    ),
+    Variable(
+        "NEWSLETTER_SOFT_BOUNCE_STALE_DAYS",
+        "60",
+        "Soft bounces older than this many days no longer count.",
+    ),
+    Variable(
+        "NEWSLETTER_HARD_BOUNCE_PAUSE_RATE",
+        "0.05",
+        "A campaign whose hard-bounce rate passes this fraction is paused.",
+    ),
+    Variable(
+        "NEWSLETTER_COMPLAINT_PAUSE_RATE",
+        "0.003",
+        "A campaign whose complaint rate passes this fraction is paused.",
+    ),
 )
 
 

@@ -16,13 +16,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from sqlalchemy import (
+    CursorResult,
+    Result,
     JSON,
     DateTime,
-    Enum,
     Engine,
+    Enum,
     MetaData,
     String,
     TypeDecorator,
@@ -100,6 +102,11 @@ class Base(DeclarativeBase):
 intpk = Annotated[int, mapped_column(primary_key=True)]
 
 
+def affected_rows(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE changed (SQLAlchemy types execute() more loosely)."""
+    return int(cast(CursorResult[Any], result).rowcount or 0)
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -123,7 +130,9 @@ def create_database_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # IMMEDIATE: take the write lock at the start, so two writers queue on the busy
+        # timeout instead of one failing with "database is locked" when it upgrades.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -27,6 +27,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 TEST_SECRET = "test-secret-key-0123456789abcdefghijklmnop"
 IN_CI = bool(os.environ.get("CI"))
+POSTAL_ADDRESS = "Central Asia News Desk, 12 Abay Avenue, Almaty 050000, Kazakhstan"
 
 
 def unavailable(reason: str) -> None:
@@ -47,7 +48,7 @@ def make_env(database_url: str, **overrides: str) -> dict[str, str]:
         "NEWSLETTER_SECRET_KEY": TEST_SECRET,
         "NEWSLETTER_BASE_URL": "https://news.example.org",
         "NEWSLETTER_FROM": "Central Asia Weekly <bulletin@news.example.org>",
-        "NEWSLETTER_POSTAL_ADDRESS": "Central Asia News Desk, 12 Abay Avenue, Almaty 050000, Kazakhstan",
+        "NEWSLETTER_POSTAL_ADDRESS": POSTAL_ADDRESS,
     }
     env.update(overrides)
     return env
@@ -102,3 +103,29 @@ def session(engine: sa.Engine) -> Iterator[Session]:
         with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
             yield session
         transaction.rollback()
+
+
+@pytest.fixture
+def committed_settings(
+    database_url: str, engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
+    """Settings for code that opens and commits its own sessions (jobs, CLI, workers).
+
+    The rows it commits are deleted after the test. The working directory is a temporary one,
+    so nothing (a secret key file, previews) is written into the checkout.
+    """
+    monkeypatch.chdir(tmp_path)
+    yield load_settings(make_env(database_url))
+    empty_tables(engine)
+
+
+def empty_tables(engine: sa.Engine) -> None:
+    from newsletter.db import Base
+
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(sa.text(f"DELETE FROM {table}"))

@@ -109,8 +109,9 @@ def clean_line(raw: str) -> str:
 def parse_ticker(line: str, number: int) -> Rate:
     match = TICKER.match(line)
     if match is None:
-        raise InvalidInput(f"cannot read the rate line {line!r} (expected '• KGS/USD = 0.01144 0%')",
-                           line=number)
+        raise InvalidInput(
+            f"cannot read the rate line {line!r} (expected '• KGS/USD = 0.01144 0%')", line=number
+        )
     rate = _decimal(match["rate"], number)
     change = _decimal(match["change"].replace("−", "-"), number)
     if change.is_zero():
@@ -124,8 +125,9 @@ def parse_date(line: str, number: int) -> dt.date:
             return dt.datetime.strptime(line, fmt).date()
         except ValueError:
             continue
-    raise InvalidInput(f"expected the bulletin date (e.g. '11 December 2025'), got {line[:60]!r}",
-                       line=number)
+    raise InvalidInput(
+        f"expected the bulletin date (e.g. '11 December 2025'), got {line[:60]!r}", line=number
+    )
 
 
 def looks_like_headline(line: str) -> bool:
@@ -164,8 +166,9 @@ def _articles(blocks: list[tuple[int, str]]) -> tuple[ParsedArticle, ...]:
             finish()
             title, paragraphs = (number, line), []
         elif title is None:
-            raise InvalidInput(f"expected a headline before the first paragraph, got {line[:60]!r}",
-                               line=number)
+            raise InvalidInput(
+                f"expected a headline before the first paragraph, got {line[:60]!r}", line=number
+            )
         else:
             paragraphs.append(line)
     finish()

@@ -34,10 +34,15 @@ def import_bulletin(session: Session, data: bytes) -> ImportResult:
     """
     bulletin = parse_bulletin(decode_bulletin(data))
     fingerprint = _fingerprint(
-        {"date": bulletin.date.isoformat(), "rates": _rates_key(bulletin),
-         "articles": [_article_key(a) for a in bulletin.articles]}
+        {
+            "date": bulletin.date.isoformat(),
+            "rates": _rates_key(bulletin),
+            "articles": [_article_key(a) for a in bulletin.articles],
+        }
     )
-    existing = session.scalar(select(BulletinImport).where(BulletinImport.fingerprint == fingerprint))
+    existing = session.scalar(
+        select(BulletinImport).where(BulletinImport.fingerprint == fingerprint)
+    )
     if existing is not None:
         return ImportResult(existing, created=False)
 
@@ -46,7 +51,9 @@ def import_bulletin(session: Session, data: bytes) -> ImportResult:
         fingerprint=fingerprint,
         snapshot=_snapshot(session, bulletin) if bulletin.rates else None,
         entries=[
-            BulletinImportArticle(position=position, article=_article(session, parsed, bulletin.date))
+            BulletinImportArticle(
+                position=position, article=_article(session, parsed, bulletin.date)
+            )
             for position, parsed in enumerate(bulletin.articles)
         ],
     )

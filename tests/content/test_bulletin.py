@@ -43,7 +43,11 @@ def test_sample_paragraphs_keep_curly_quotes_and_lose_non_breaking_spaces(
 
     assert all("\xa0" not in p and "  " not in p for p in paragraphs)
     assert any("“" in p and "”" in p for p in paragraphs)
-    assert bulletin.articles[2].paragraphs[0].endswith("Tajikistan’s Ministry of Energy and Water Resources press service")
+    assert (
+        bulletin.articles[2]
+        .paragraphs[0]
+        .endswith("Tajikistan’s Ministry of Energy and Water Resources press service")
+    )
 
 
 AWKWARD = (
@@ -123,10 +127,26 @@ def test_paragraph_shapes_are_not_headlines(line: str) -> None:
     ("text", "line", "message"),
     [
         ("• KGS/USD = 0.01144 0%\n• KZT/USD = lots\n11 December 2025\n", 2, "cannot read the rate"),
-        ("• KGS/USD = 0.01144 0%\nsometime last week\nHeadline Here\nBody.\n", 2, "expected the bulletin date"),
-        ("11 December 2025\n\nthis starts with a paragraph, not a headline.\n", 3, "expected a headline"),
-        ("• KGS/USD = 1 0%\n• KGS/USD = 2 0%\n11 December 2025\nA Title Here\nBody.\n", 2, "given twice"),
-        ("11 December 2025\nFirst Headline Of Note\nBody.\nDangling Headline At The End\n", 4, "has no paragraphs"),
+        (
+            "• KGS/USD = 0.01144 0%\nsometime last week\nHeadline Here\nBody.\n",
+            2,
+            "expected the bulletin date",
+        ),
+        (
+            "11 December 2025\n\nthis starts with a paragraph, not a headline.\n",
+            3,
+            "expected a headline",
+        ),
+        (
+            "• KGS/USD = 1 0%\n• KGS/USD = 2 0%\n11 December 2025\nA Title Here\nBody.\n",
+            2,
+            "given twice",
+        ),
+        (
+            "11 December 2025\nFirst Headline Of Note\nBody.\nDangling Headline At The End\n",
+            4,
+            "has no paragraphs",
+        ),
     ],
 )
 def test_malformed_exports_name_the_line(text: str, line: int, message: str) -> None:
@@ -144,7 +164,7 @@ def test_an_export_without_date_or_articles_is_rejected() -> None:
 
 
 def test_non_utf8_bytes_are_rejected_with_their_line() -> None:
-    data = "11 December 2025\nTitle Of The Piece\n".encode() + b"caf\xe9 society\n"
+    data = b"11 December 2025\nTitle Of The Piece\n" + b"caf\xe9 society\n"
     with pytest.raises(InvalidInput, match="not UTF-8") as caught:
         decode_bulletin(data)
     assert caught.value.line == 3

@@ -20,7 +20,9 @@ def row_counts(session: Session) -> dict[str, int]:
     }
 
 
-def test_import_stores_articles_in_order_and_rates_exactly(session: Session, sample_bulletin: bytes) -> None:
+def test_import_stores_articles_in_order_and_rates_exactly(
+    session: Session, sample_bulletin: bytes
+) -> None:
     result = import_bulletin(session, sample_bulletin)
 
     record = result.bulletin_import
@@ -30,7 +32,9 @@ def test_import_stores_articles_in_order_and_rates_exactly(session: Session, sam
     assert [(r.pair, str(r.rate)) for r in record.snapshot.rates][-1] == ("TMT/USD", "0.28490")
 
 
-def test_importing_the_same_file_twice_duplicates_nothing(session: Session, sample_bulletin: bytes) -> None:
+def test_importing_the_same_file_twice_duplicates_nothing(
+    session: Session, sample_bulletin: bytes
+) -> None:
     first = import_bulletin(session, sample_bulletin)
     counts = row_counts(session)
 
@@ -41,7 +45,9 @@ def test_importing_the_same_file_twice_duplicates_nothing(session: Session, samp
     assert row_counts(session) == counts
 
 
-def test_a_malformed_file_leaves_the_database_unchanged(session: Session, sample_bulletin: bytes) -> None:
+def test_a_malformed_file_leaves_the_database_unchanged(
+    session: Session, sample_bulletin: bytes
+) -> None:
     before = row_counts(session)
     broken = sample_bulletin + "\n• KGS/USD = 0.02 0%\n".encode()  # conflicting second value
 

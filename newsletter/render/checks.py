@@ -1,0 +1,68 @@
+"""The pre-send check: every reason an issue must not go out yet. Pure: facts in, problems out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+from newsletter.render.email import SIZE_BUDGET_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class IssueFacts:
+    html: str  # the rendered HTML, personalised with sample values
+    issue_date: dt.date
+    rates_date: dt.date | None
+    empty_articles: tuple[str, ...]  # titles of articles without text
+    rates_max_age_days: int
+    postal_address: str | None
+
+
+def find_problems(facts: IssueFacts) -> list[str]:
+    problems: list[str] = []
+    size = len(facts.html.encode())
+    if size > SIZE_BUDGET_BYTES:
+        problems.append(
+            f"the HTML is {size / 1000:.1f} KB, over the {SIZE_BUDGET_BYTES // 1000} KB budget "
+            "(Gmail clips at about 102 KB)"
+        )
+    problems += [f"link is not absolute https: {link}" for link in insecure_links(facts.html)]
+    if facts.rates_date is None:
+        problems.append("the issue has no rate snapshot")
+    else:
+        age = (facts.issue_date - facts.rates_date).days
+        if age > facts.rates_max_age_days:
+            problems.append(
+                f"the rates are from {facts.rates_date}, {age} days before the issue date "
+                f"{facts.issue_date} (at most {facts.rates_max_age_days} allowed)"
+            )
+    problems += [f"the article {title!r} is empty" for title in facts.empty_articles]
+    if not facts.postal_address:
+        problems.append("NEWSLETTER_POSTAL_ADDRESS is not set; every message must show it")
+    return problems
+
+
+def insecure_links(html: str) -> list[str]:
+    """Every href/src in ``html`` that is not an absolute https URL, in document order."""
+    collector = _LinkCollector()
+    collector.feed(html)
+    collector.close()
+    return [link for link in collector.links if not _is_absolute_https(link)]
+
+
+def _is_absolute_https(link: str) -> bool:
+    parts = urlsplit(link.strip())
+    return parts.scheme == "https" and bool(parts.netloc)
+
+
+class _LinkCollector(HTMLParser):
+    LINK_ATTRIBUTES = frozenset({"href", "src"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.links += [v for k, v in attrs if k in self.LINK_ATTRIBUTES and v is not None]

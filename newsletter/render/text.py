@@ -1,0 +1,47 @@
+"""Plain-text formatting for the text/plain part: wrapping and the aligned rate table.
+
+Registered as Jinja filters for ``text.txt.j2``; kept out of the template because alignment and
+wrapping are arithmetic, which reads badly in Jinja.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+
+from newsletter.render.view import RateView
+
+# 78 per RFC 5322 2.1.1 ("SHOULD be no more than 78 characters"); readable in any terminal client.
+TEXT_WIDTH_CHARS = 78
+
+
+def wrap_text(text: str, width: int = TEXT_WIDTH_CHARS) -> str:
+    """Wrap one paragraph; a URL or other unbreakable word longer than ``width`` stays whole."""
+    # break_on_hyphens=False: "Kassym-Jomart" and "us-versus-them" must not split across lines.
+    return (
+        "\n".join(textwrap.wrap(text, width=width, break_long_words=False, break_on_hyphens=False))
+        or text
+    )
+
+
+def heading(text: str, rule: str = "-") -> str:
+    """The wrapped text underlined with ``rule`` as long as its longest line."""
+    wrapped = wrap_text(text)
+    return f"{wrapped}\n{rule * max(len(line) for line in wrapped.splitlines())}"
+
+
+def rate_table(rates: Sequence[RateView]) -> str:
+    """Rates as aligned columns; the change keeps its ▲/▼/▬ so direction survives plain text."""
+    header = ("Currency", "Pair", "Rate", "Change")
+    rows = [
+        (r.base_name or r.base_code, r.pair, r.rate_text, f"{r.marker} {r.change_text}")
+        for r in rates
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(row: tuple[str, str, str, str]) -> str:
+        name, pair, rate, change = row
+        # The rate is right-aligned so its decimal places line up for same-length figures.
+        return (f"{name:<{widths[0]}}  {pair:<{widths[1]}}  {rate:>{widths[2]}}  {change}").rstrip()
+
+    return "\n".join(line(row) for row in [header, *rows])
