@@ -1,0 +1,79 @@
+"""The one event type every bounce source produces.
+
+Mailbox parsing (``parse.parse_bounce``), synchronous SMTP rejections
+(``classify.event_from_smtp_reply``) and every provider webhook
+(``sources/webhooks/*.parse``) all return ``list[BounceEvent]``, so the policy and the
+service downstream never need to know where a bounce came from.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+
+class BounceKind(enum.StrEnum):
+    """What a bounce means for the address (BNC-03, BNC-07, BNC-09)."""
+
+    HARD = "hard"  # the address does not work: suppress
+    SOFT = "soft"  # try again later and count
+    POLICY = "policy"  # our reputation or content was refused: alert and throttle, keep the address
+    COMPLAINT = "complaint"  # the recipient reported us as spam: unsubscribe now
+    AUTO_REPLY = "auto-reply"  # out-of-office and friends: not a bounce at all
+    UNPARSEABLE = "unparseable"  # not readable as mail: quarantine for a human
+    UNKNOWN = "unknown"  # readable, but none of the above
+
+
+@dataclass(frozen=True, slots=True)
+class BounceEvent:
+    """One recipient's outcome as reported by one source.
+
+    ``recipient`` and ``envelope_rcpt`` are lower-cased bare addresses;
+    ``original_message_id`` keeps its angle brackets (``<id@host>``), as the send-log stores
+    the Message-ID header value.
+    """
+
+    kind: BounceKind
+    recipient: str | None
+    status: str | None
+    diagnostic: str | None
+    envelope_rcpt: str | None
+    original_message_id: str | None
+    classifier: str
+    source_id: str | None = None
+    reporting_mta: str | None = None
+
+
+_ADDRESS_TYPE = re.compile(r"^\s*(?:rfc822|utf-8)\s*;", re.IGNORECASE)
+_ANGLE_ADDRESS = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
+_BARE_ADDRESS = re.compile(r"[^\s<>(),;:\"']+@[^\s<>(),;:\"']+")
+_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+
+
+def normalise_address(value: str | None) -> str | None:
+    """Reduce ``rfc822; <Jane@Example.COM>`` or ``"Jane" <jane@x>`` to ``jane@example.com``.
+
+    Returns None when there is no ``local@domain`` in the value (an empty or redacted field).
+    """
+    if not value:
+        return None
+    text = _ADDRESS_TYPE.sub("", value, count=1).strip()
+    match = _ANGLE_ADDRESS.search(text) or _BARE_ADDRESS.search(text)
+    if match is None:
+        return None
+    address = match.group(1) if match.re is _ANGLE_ADDRESS else match.group(0)
+    return address.strip(".").lower() or None
+
+
+def normalise_message_id(value: str | None) -> str | None:
+    """Return ``<id@host>`` from a header value, adding brackets some providers strip."""
+    if not value:
+        return None
+    match = _MESSAGE_ID.search(value)
+    if match is not None:
+        return match.group(0)
+    bare = value.strip()
+    if not bare or any(ch.isspace() for ch in bare):
+        return None
+    return f"<{bare}>"

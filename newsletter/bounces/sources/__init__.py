@@ -1,0 +1,1 @@
+"""Where bounce events come from besides the bounce mailbox: one module per source."""
