@@ -1,0 +1,211 @@
+"""Tables of the subscriber stage: lists, subscribers, subscriptions, consent, suppressions,
+segments.
+
+Only an ``active`` subscriber with a ``confirmed`` subscription is ever mailed (see
+``newsletter.subscribers.service.mailable_subscribers``); every other status is a suppression.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from newsletter.db import Base, intpk, utcnow
+from newsletter.errors import InvalidTransition
+from newsletter.subscribers.address import EMAIL_MAX_CHARS
+
+
+class SubscriberStatus(enum.StrEnum):
+    ACTIVE = "active"  # the only status that is ever mailed
+    UNSUBSCRIBED = "unsubscribed"  # opted out of every list
+    BOUNCED = "bounced"  # the bounce policy gave up on the address
+    COMPLAINED = "complained"  # marked a message as spam
+    BLOCKED = "blocked"  # an administrator stopped all mail to the address
+
+
+# Which status may follow which; everything else raises InvalidTransition. Every suppression
+# may be lifted to ACTIVE, but only by an explicit act (an import with --reactivate-suppressed,
+# an administrator); a complaint is never downgraded to a mere unsubscribe or bounce.
+SUBSCRIBER_TRANSITIONS: dict[SubscriberStatus, frozenset[SubscriberStatus]] = {
+    SubscriberStatus.ACTIVE: frozenset(
+        {
+            SubscriberStatus.UNSUBSCRIBED,
+            SubscriberStatus.BOUNCED,
+            SubscriberStatus.COMPLAINED,
+            SubscriberStatus.BLOCKED,
+        }
+    ),
+    SubscriberStatus.UNSUBSCRIBED: frozenset(
+        {SubscriberStatus.ACTIVE, SubscriberStatus.COMPLAINED, SubscriberStatus.BLOCKED}
+    ),
+    SubscriberStatus.BOUNCED: frozenset(
+        {
+            SubscriberStatus.ACTIVE,
+            SubscriberStatus.UNSUBSCRIBED,
+            SubscriberStatus.COMPLAINED,
+            SubscriberStatus.BLOCKED,
+        }
+    ),
+    SubscriberStatus.COMPLAINED: frozenset({SubscriberStatus.ACTIVE, SubscriberStatus.BLOCKED}),
+    SubscriberStatus.BLOCKED: frozenset({SubscriberStatus.ACTIVE}),
+}
+
+
+class SubscriptionStatus(enum.StrEnum):
+    UNCONFIRMED = "unconfirmed"  # double opt-in list, confirmation mail not yet clicked
+    CONFIRMED = "confirmed"  # mailable (if the subscriber is active)
+    UNSUBSCRIBED = "unsubscribed"  # left this list
+
+
+SUBSCRIPTION_TRANSITIONS: dict[SubscriptionStatus, frozenset[SubscriptionStatus]] = {
+    SubscriptionStatus.UNCONFIRMED: frozenset(
+        {SubscriptionStatus.CONFIRMED, SubscriptionStatus.UNSUBSCRIBED}
+    ),
+    SubscriptionStatus.CONFIRMED: frozenset({SubscriptionStatus.UNSUBSCRIBED}),
+    SubscriptionStatus.UNSUBSCRIBED: frozenset(
+        {SubscriptionStatus.UNCONFIRMED, SubscriptionStatus.CONFIRMED}
+    ),
+}
+
+
+class ConsentAction(enum.StrEnum):
+    SUBSCRIBE = "subscribe"
+    CONFIRM = "confirm"
+    UNSUBSCRIBE = "unsubscribe"
+
+
+class ConsentSource(enum.StrEnum):
+    IMPORT = "import"
+    FORM = "form"
+    API = "api"
+    ADMIN = "admin"
+    EMAIL = "email"  # List-Unsubscribe one-click or mailto
+
+
+class SuppressionReason(enum.StrEnum):
+    ERASED = "erased"  # GDPR Art. 17: only the peppered hash of the address remains
+
+
+class MailingList(Base):
+    __tablename__ = "mailing_lists"
+
+    id: Mapped[intpk]
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    # Double opt-in: new subscriptions start unconfirmed and are not mailed until confirmed.
+    double_opt_in: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Subscriber(Base):
+    __tablename__ = "subscribers"
+
+    id: Mapped[intpk]
+    # email-validator's normalised form, lower-cased: the case-insensitive unique key.
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX_CHARS), unique=True)
+    name: Mapped[str] = mapped_column(Text, default="")
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[SubscriberStatus] = mapped_column(default=SubscriberStatus.ACTIVE)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    def transition(self, new: SubscriberStatus) -> None:
+        if new not in SUBSCRIBER_TRANSITIONS[self.status]:
+            raise InvalidTransition(
+                f"subscriber {self.id} is {self.status}; it cannot become {new}"
+            )
+        self.status = new
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    )
+    list_id: Mapped[int] = mapped_column(
+        ForeignKey("mailing_lists.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    status: Mapped[SubscriptionStatus] = mapped_column(default=SubscriptionStatus.CONFIRMED)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # When the status last changed: a confirmation token issued before it is stale.
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The consent that created this subscription (LAW-04), written once with the row and never
+    # updated: how, when, from where, and for an import which run (file name and SHA-256).
+    # None for a subscription created without consent (a suppression carried by a file).
+    # Every later change (confirm, unsubscribe, re-subscribe) is a ``ConsentEvent``.
+    consent_source: Mapped[ConsentSource | None]
+    consented_at: Mapped[dt.datetime | None]
+    consent_ip: Mapped[str | None] = mapped_column(String(45))
+    # No foreign key: an import run is never deleted, and the check would cost every row of
+    # an import its own lookup (see docs/import-notes.md).
+    import_id: Mapped[int | None]
+
+    def transition(self, new: SubscriptionStatus, now: dt.datetime) -> None:
+        if new not in SUBSCRIPTION_TRANSITIONS[self.status]:
+            raise InvalidTransition(
+                f"subscription of subscriber {self.subscriber_id} to list {self.list_id} is "
+                f"{self.status}; it cannot become {new}"
+            )
+        self.status = new
+        self.updated_at = now
+
+
+class ConsentEvent(Base):
+    """Append-only proof of consent and its withdrawal (GDPR Art. 7(1)); never updated."""
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[intpk]
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    # None: the action concerned every list (an unsubscribe from all).
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("mailing_lists.id", ondelete="CASCADE"))
+    action: Mapped[ConsentAction]
+    source: Mapped[ConsentSource]
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SubscriberImport(Base):
+    """One run of the CSV importer: the proof, with ``Subscription.consent_*``, of the consent
+    of every subscription it created (LAW-04). Append-only, never deleted."""
+
+    __tablename__ = "subscriber_imports"
+
+    id: Mapped[intpk]
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_lists.id", ondelete="CASCADE"))
+    file_name: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str | None] = mapped_column(String(64))  # of the file's bytes; None: no file
+    source: Mapped[ConsentSource]
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Suppression(Base):
+    """An address that must never be added again, kept only as a peppered hash (LAW-06)."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[intpk]
+    # HMAC-SHA256 (key: the secret key) of the normalised address, hex.
+    email_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[SuppressionReason]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Segment(Base):
+    """A saved filter over one list, evaluated at send time (never a frozen id list)."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[intpk]
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_lists.id", ondelete="CASCADE"))
+    expression: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,166 @@
+"""The list, subscribers, subscriber and segment commands: their JSON shapes and errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from newsletter.cli import subscribers as subscribers_cli
+from newsletter.cli.context import cli
+
+# Until the lead registers the module in newsletter/cli/__init__.py (idempotent afterwards).
+subscribers_cli.register(cli)
+
+SAMPLE = Path(__file__).resolve().parents[2] / "newsletter" / "samples" / "subscribers.csv"
+
+
+@pytest.fixture
+def people(tmp_path: Path) -> Path:
+    path = tmp_path / "people.csv"
+    path.write_bytes(
+        b"email,name,city\n"
+        b'Ann@Example.com,"Doe, Ann",Almaty\n'
+        b"ann@example.com,Ann again,\n"
+        b"bob@example.com,Bob,Bishkek\n"
+        b"broken@,Broken,\n"
+    )
+    return path
+
+
+def test_list_create_and_ls(run_cli) -> None:  # type: ignore[no-untyped-def]
+    assert run_cli("list", "create", "weekly", "--description", "The bulletin").exit_code == 0
+    assert run_cli("list", "create", "alerts", "--double-opt-in", "--json").json() == {
+        "name": "alerts",
+        "double_opt_in": True,
+    }
+
+    listed = run_cli("list", "ls", "--json")
+
+    assert listed.exit_code == 0
+    assert [(row["name"], row["double_opt_in"]) for row in listed.json()] == [
+        ("alerts", True),
+        ("weekly", False),
+    ]
+
+
+def test_import_prints_the_counts_document(run_cli, people: Path) -> None:  # type: ignore[no-untyped-def]
+    run_cli("list", "create", "weekly")
+
+    result = run_cli("subscribers", "import", str(people), "--list", "weekly", "--json")
+
+    assert result.exit_code == 0, result.stderr
+    assert result.json() == {
+        "created": 2,
+        "updated": 0,
+        "unchanged": 1,
+        "error_count": 1,
+        "errors": [{"line": 5, "error": "There must be something after the @-sign."}],
+    }
+
+
+def test_the_sample_file_imports_with_its_bad_rows_reported(run_cli) -> None:  # type: ignore[no-untyped-def]
+    run_cli("list", "create", "weekly")
+
+    document = run_cli("subscribers", "import", str(SAMPLE), "--list", "weekly", "--json").json()
+
+    assert document["created"] > 0
+    assert document["error_count"] == len(document["errors"]) > 0
+
+
+def test_subscriber_show_unsubscribe_export_and_delete(run_cli, people: Path) -> None:  # type: ignore[no-untyped-def]
+    run_cli("list", "create", "weekly")
+    run_cli("list", "create", "alerts")
+    run_cli("subscribers", "import", str(people), "--list", "weekly")
+    run_cli("subscribers", "import", str(people), "--list", "alerts")
+
+    assert run_cli("subscriber", "show", "ANN@example.com", "--json").json() == {
+        "email": "ann@example.com",
+        "status": "active",
+        "lists": {"alerts": "confirmed", "weekly": "confirmed"},
+    }
+    assert (
+        run_cli("subscriber", "unsubscribe", "ann@example.com", "--list", "weekly").exit_code == 0
+    )
+    assert run_cli("subscriber", "show", "ann@example.com", "--json").json()["lists"] == {
+        "alerts": "confirmed",
+        "weekly": "unsubscribed",
+    }
+    again = run_cli("subscriber", "unsubscribe", "ann@example.com", "--list", "weekly", "--json")
+    assert again.json() == {"email": "ann@example.com", "list": "weekly", "changed": False}
+
+    data = json.loads(run_cli("subscriber", "export", "ann@example.com").stdout)
+    # The consent of each imported subscription is on it, with the import run that proves it;
+    # the later change (the unsubscribe) is in the consent log.
+    digest = hashlib.sha256(people.read_bytes()).hexdigest()
+    for subscription in data["subscriptions"]:
+        consent = subscription["consent"]
+        assert (consent["source"], consent["ip"]) == ("import", None)
+        assert (consent["import"]["file_name"], consent["import"]["sha256"]) == (
+            "people.csv",
+            digest,
+        )
+    assert [e["action"] for e in data["consent_events"]] == ["unsubscribe"]
+
+    assert run_cli("subscriber", "delete", "ann@example.com").exit_code == 0
+    assert run_cli("subscriber", "show", "ann@example.com").exit_code == 2
+    reimport = run_cli("subscribers", "import", str(people), "--list", "weekly", "--json").json()
+    assert reimport["errors"][0]["error"] == "address was erased at the subscriber's request"
+
+
+def test_export_round_trips_through_import(run_cli, people: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run_cli("list", "create", "weekly")
+    run_cli("list", "create", "copy")
+    run_cli("subscribers", "import", str(people), "--list", "weekly")
+    out = tmp_path / "weekly.csv"
+
+    assert run_cli("subscribers", "export", "--list", "weekly", "--out", str(out)).exit_code == 0
+    assert (
+        run_cli("subscribers", "import", str(out), "--list", "copy", "--json").json()["errors"]
+        == []
+    )
+    copied = run_cli("subscribers", "export", "--list", "copy").stdout
+
+    assert copied == out.read_text(encoding="utf-8")
+    assert copied.splitlines()[0] == "email,name,status,subscription_status,attributes"
+
+
+def test_segment_create_and_count(run_cli, people: Path) -> None:  # type: ignore[no-untyped-def]
+    run_cli("list", "create", "weekly")
+    run_cli("subscribers", "import", str(people), "--list", "weekly")
+
+    created = run_cli(
+        "segment",
+        "create",
+        "almaty",
+        "--list",
+        "weekly",
+        "--where",
+        "attributes.city = 'Almaty'",
+        "--json",
+    )
+
+    assert created.json() == {"name": "almaty", "list": "weekly", "count": 1}
+    assert run_cli("segment", "count", "almaty", "--json").json() == {"name": "almaty", "count": 1}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("subscribers", "import", "missing.csv", "--list", "weekly", "--json"),
+        ("subscribers", "import", "{people}", "--list", "nope", "--json"),
+        ("segment", "create", "bad", "--list", "weekly", "--where", "city = ", "--json"),
+        ("subscriber", "show", "nobody@example.com", "--json"),
+    ],
+)
+def test_user_mistakes_are_one_json_line_and_exit_code_2(
+    run_cli, people: Path, args: tuple[str, ...]
+) -> None:  # type: ignore[no-untyped-def]
+    run_cli("list", "create", "weekly")
+
+    result = run_cli(*(a.replace("{people}", str(people)) for a in args))
+
+    assert result.exit_code == 2
+    assert set(json.loads(result.stderr)) == {"error"}

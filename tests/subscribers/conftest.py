@@ -1,0 +1,66 @@
+"""Fixtures of the subscriber tests: a list, CSV files, imports through the real reader."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+
+from newsletter.subscribers.csvfile import read_csv
+from newsletter.subscribers.importer import BatchCounts, ImportMode, import_batch
+from newsletter.subscribers.models import ConsentSource, MailingList
+from newsletter.subscribers.service import create_list
+from tests.conftest import TEST_SECRET
+
+NOW = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
+ImportText = Callable[..., BatchCounts]
+
+
+@pytest.fixture
+def weekly(session: Session) -> MailingList:
+    return create_list(session, "weekly")
+
+
+@pytest.fixture
+def confirmed_only(session: Session) -> MailingList:
+    return create_list(session, "alerts", double_opt_in=True)
+
+
+@pytest.fixture
+def import_text(session: Session, weekly: MailingList) -> ImportText:
+    """``import_text("email,name\\n…", upsert=True)``: one batch through reader and writer."""
+
+    def run(
+        text: str | bytes,
+        *,
+        upsert: bool = False,
+        reactivate: bool = False,
+        mailing_list: MailingList | None = None,
+    ) -> BatchCounts:
+        data = text.encode() if isinstance(text, str) else text
+        return import_batch(
+            session,
+            (mailing_list or weekly).id,
+            list(read_csv(io.BytesIO(data))),
+            mode=ImportMode.UPSERT if upsert else ImportMode.ADD,
+            reactivate_suppressed=reactivate,
+            source=ConsentSource.IMPORT,
+            pepper=TEST_SECRET,
+            now=NOW,
+        )
+
+    return run
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path) -> Callable[[str], Path]:
+    def write(text: str, name: str = "subscribers.csv") -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
