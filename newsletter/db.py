@@ -19,19 +19,21 @@ from pathlib import Path
 from typing import Annotated, Any, cast
 
 from sqlalchemy import (
-    CursorResult,
-    Result,
     JSON,
+    CursorResult,
     DateTime,
     Engine,
     Enum,
     MetaData,
+    Result,
     String,
     TypeDecorator,
     create_engine,
     event,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 
 from newsletter.config import Settings
@@ -105,6 +107,13 @@ intpk = Annotated[int, mapped_column(primary_key=True)]
 def affected_rows(result: Result[Any]) -> int:
     """How many rows an UPDATE or DELETE changed (SQLAlchemy types execute() more loosely)."""
     return int(cast(CursorResult[Any], result).rowcount or 0)
+
+
+def insert_ignoring_duplicates(session: Session, model: type[Base]) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING for the session's backend (SQLite or PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql_insert(model).on_conflict_do_nothing()
+    return sqlite_insert(model).on_conflict_do_nothing()
 
 
 def utcnow() -> dt.datetime:

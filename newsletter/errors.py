@@ -11,7 +11,10 @@ The tree::
     │   └── CheckFailed            an issue that fails its pre-send check (knows its problems)
     ├── RenderError                a template that does not render (a bug in a template)
     ├── DeliveryError              talking to the SMTP relay failed
-    │   ├── TransientDeliveryError     retry later (4xx, dropped connection)
+    │   ├── TransientDeliveryError     retry later (4xx)
+    │   │   └── RelayUnavailableError      the relay dropped us or said 421; says nothing of
+    │   │       │                          the recipient (maybe_delivered: after the final dot)
+    │   │       └── RelayUnreachableError  no connection at all: wait for the relay
     │   └── PermanentDeliveryError     do not retry (5xx)
     └── BounceParseError           a message that cannot be read as mail at all
 
@@ -76,6 +79,29 @@ class DeliveryError(NewsletterError):
 
 class TransientDeliveryError(DeliveryError):
     """Retry later: a 4xx reply or a dropped connection."""
+
+
+class RelayUnavailableError(TransientDeliveryError):
+    """The relay is down, dropped the connection, timed out or answered 421.
+
+    ``maybe_delivered`` is True when the connection broke after the whole message was sent:
+    the relay may have queued it, so sending it again could duplicate it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        enhanced_status: str | None = None,
+        maybe_delivered: bool = False,
+    ) -> None:
+        self.maybe_delivered = maybe_delivered
+        super().__init__(message, code=code, enhanced_status=enhanced_status)
+
+
+class RelayUnreachableError(RelayUnavailableError):
+    """No connection to the relay could be made: nothing was sent, no recipient was judged."""
 
 
 class PermanentDeliveryError(DeliveryError):

@@ -1,0 +1,246 @@
+"""Use cases of the delivery stage: create, start, pause, resume, cancel and report campaigns."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from newsletter.config import Settings
+from newsletter.db import affected_rows
+from newsletter.delivery import ledger
+from newsletter.delivery.message import CampaignHeaders, MessageTemplate
+from newsletter.delivery.models import (
+    UNSENT_STATUSES,
+    Campaign,
+    CampaignList,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+)
+from newsletter.delivery.sender import CampaignMessage, finish_if_done
+from newsletter.errors import ConfigError, InvalidInput, NotFound
+from newsletter.issues.models import IssueStatus
+from newsletter.issues.service import get_issue
+from newsletter.render import service as render_service
+from newsletter.subscribers.models import MailingList
+from newsletter.subscribers.service import get_list
+
+RATE_WINDOW_SECONDS = 60
+FEEDBACK_TENANT = "nl"
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignReport:
+    campaign_id: int
+    issue_id: int
+    status: str
+    reason: str | None
+    recipients: int
+    counts: dict[str, int]
+    rate_per_second: float  # messages accepted by the relay over the last minute
+    eta_seconds: float | None  # None when nothing is moving
+
+
+def create_campaign(
+    session: Session, *, issue_id: int, list_names: list[str], send_at: dt.datetime | None = None
+) -> Campaign:
+    if not list_names:
+        raise InvalidInput("a campaign needs at least one list (--list NAME)")
+    issue = get_issue(session, issue_id)
+    lists = [get_list(session, name) for name in dict.fromkeys(list_names)]
+    campaign = Campaign(
+        issue=issue,
+        send_at=send_at,
+        lists=[CampaignList(list_id=mailing_list.id) for mailing_list in lists],
+    )
+    session.add(campaign)
+    session.flush()
+    return campaign
+
+
+def get_campaign(session: Session, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound(f"no campaign with id {campaign_id}")
+    return campaign
+
+
+def schedule_or_start(
+    session: Session, settings: Settings, campaign: Campaign, now: dt.datetime
+) -> int:
+    """Start now, or schedule for ``send_at``; either way the issue must pass its check first."""
+    check_can_send(session, settings, campaign.issue_id)
+    if campaign.send_at is not None and campaign.send_at > now:
+        campaign.transition(CampaignStatus.SCHEDULED)
+        return ledger_preview_count(session, campaign)
+    return start_campaign(session, settings, campaign.id, now)
+
+
+def check_can_send(session: Session, settings: Settings, issue_id: int) -> None:
+    if not settings.postal_address:
+        raise ConfigError("NEWSLETTER_POSTAL_ADDRESS must be set: every message shows it")
+    render_service.require_sendable(session, settings, issue_id)
+
+
+def start_campaign(session: Session, settings: Settings, campaign_id: int, now: dt.datetime) -> int:
+    """Resolve the recipients into ledger rows and open the campaign; return how many."""
+    campaign = get_campaign(session, campaign_id)
+    check_can_send(session, settings, campaign.issue_id)
+    render_service.rendering_for(session, settings, campaign.issue_id)
+    issue = campaign.issue
+    if issue.status != IssueStatus.SENT:
+        issue.transition(IssueStatus.SENT)  # freezes the rendering the recipients get
+    campaign.transition(CampaignStatus.SENDING)
+    campaign.started_at = now
+    ledger.create_deliveries(session, campaign, now)
+    campaign.recipient_count = (
+        session.scalar(
+            select(func.count()).select_from(Delivery).where(Delivery.campaign_id == campaign.id)
+        )
+        or 0
+    )
+    session.flush()
+    finish_if_done(session, campaign.id, now)  # an empty audience is done at once
+    return campaign.recipient_count
+
+
+def ledger_preview_count(session: Session, campaign: Campaign) -> int:
+    """How many would receive it if it started now (stated before a scheduled send)."""
+    from newsletter.subscribers.service import mailable_subscribers
+
+    return (
+        session.scalar(
+            select(func.count()).select_from(mailable_subscribers(campaign.list_ids).subquery())
+        )
+        or 0
+    )
+
+
+def start_due_campaigns(session: Session, settings: Settings, now: dt.datetime) -> list[int]:
+    """Start every scheduled campaign whose time has come (Celery beat, or any CLI send)."""
+    due = list(
+        session.scalars(
+            select(Campaign.id).where(
+                Campaign.status == CampaignStatus.SCHEDULED, Campaign.send_at <= now
+            )
+        )
+    )
+    for campaign_id in due:
+        start_campaign(session, settings, campaign_id, now)
+    return due
+
+
+def pause(session: Session, campaign_id: int, reason: str = "paused by an editor") -> Campaign:
+    campaign = get_campaign(session, campaign_id)
+    campaign.transition(CampaignStatus.PAUSED, reason)
+    return campaign
+
+
+def resume(session: Session, campaign_id: int) -> Campaign:
+    campaign = get_campaign(session, campaign_id)
+    campaign.transition(CampaignStatus.SENDING)
+    return campaign
+
+
+def cancel(session: Session, campaign_id: int, now: dt.datetime) -> Campaign:
+    campaign = get_campaign(session, campaign_id)
+    campaign.transition(CampaignStatus.CANCELLED, "cancelled by an editor")
+    campaign.finished_at = now
+    return campaign
+
+
+def resend_unsent(session: Session, campaign_id: int, now: dt.datetime) -> int:
+    """Queue again the rows that never left (failed, skipped); never a sent or bounced one."""
+    campaign = get_campaign(session, campaign_id)
+    requeued = affected_rows(
+        session.execute(
+            update(Delivery)
+            .where(
+                Delivery.campaign_id == campaign_id,
+                Delivery.status.in_(UNSENT_STATUSES),
+                Delivery.subscriber_id.is_not(None),
+            )
+            .values(status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if requeued and campaign.status == CampaignStatus.SENT:
+        campaign.transition(CampaignStatus.SENDING)
+        campaign.finished_at = None
+    return requeued
+
+
+def report(session: Session, campaign_id: int, now: dt.datetime) -> CampaignReport:
+    campaign = get_campaign(session, campaign_id)
+    counts = ledger.status_counts(session, campaign_id)
+    recent = (
+        session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(
+                Delivery.campaign_id == campaign_id,
+                Delivery.sent_at >= now - dt.timedelta(seconds=RATE_WINDOW_SECONDS),
+            )
+        )
+        or 0
+    )
+    rate = recent / RATE_WINDOW_SECONDS
+    open_rows = sum(counts[s] for s in ("pending", "sending", "deferred"))
+    return CampaignReport(
+        campaign_id=campaign.id,
+        issue_id=campaign.issue_id,
+        status=str(campaign.status),
+        reason=campaign.status_reason,
+        recipients=campaign.recipient_count,
+        counts=counts,
+        rate_per_second=rate,
+        eta_seconds=open_rows / rate if rate > 0 and open_rows else None,
+    )
+
+
+def campaign_message(session: Session, settings: Settings, campaign_id: int) -> CampaignMessage:
+    """The campaign's MIME template, built from the issue's stored rendering."""
+    campaign = get_campaign(session, campaign_id)
+    rendering = render_service.rendering_for(session, settings, campaign.issue_id)
+    first_list = session.get(MailingList, campaign.list_ids[0])
+    assert first_list is not None
+    headers = campaign_headers(settings, campaign.issue.subject, first_list, campaign.id)
+    return CampaignMessage(
+        campaign_id=campaign.id,
+        issue_id=campaign.issue_id,
+        template=MessageTemplate.build(headers, rendering.html, rendering.text),
+    )
+
+
+def campaign_headers(
+    settings: Settings, subject: str, mailing_list: MailingList, campaign_id: int
+) -> CampaignHeaders:
+    return CampaignHeaders(
+        from_address=settings.from_address,
+        reply_to=settings.reply_to,
+        subject=subject,
+        list_id=f"{list_slug(mailing_list.name)}.{settings.sending_domain}",
+        list_name=mailing_list.name,
+        feedback_id=f"c{campaign_id}:l{mailing_list.id}:{FEEDBACK_TENANT}:"
+        f"{settings.feedback_id_sender}",
+    )
+
+
+def list_slug(name: str) -> str:
+    """A list name as a dot-atom label for List-Id: "Weekly Digest" → "weekly-digest"."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug or "list"
+
+
+def sending_campaign_ids(session: Session) -> list[int]:
+    return list(
+        session.scalars(
+            select(Campaign.id)
+            .where(Campaign.status == CampaignStatus.SENDING)
+            .order_by(Campaign.id)
+        )
+    )
