@@ -23,7 +23,10 @@ GENERIC_STATUSES = frozenset({"5.0.0", "4.0.0", "5.5.0", "4.5.0"})
 
 _POLICY_TEXT = re.compile(
     r"block(?:ed|list|ing)|spamhaus|black\s?list|(?<!not )\blisted\b|reputation|\bspamcop\b|\brbl\b"
-    r"|\bdnsbl\b|barracuda|\bsorbs\b|rejected\s+(?:as|because\s+of)\s+spam|spam\s+(?:policy|detected)",
+    r"|\bdnsbl\b|barracuda|\bsorbs\b|rejected\s+(?:as|because\s+of)\s+spam|spam\s+(?:policy|detected)"
+    # Provider wordings seen in real rejections: "Comcast block for spam … #BL000000",
+    # "550 Denied due to spam list".
+    r"|\bblock\s+for\s+spam|\bBL\d{6}\b|spam\s+list",
     re.IGNORECASE,
 )
 # "550 5.1.1" / "550-5.1.1" : an enhanced code right after a basic code of the same class.
@@ -31,7 +34,8 @@ _REPLY_AND_ENHANCED = re.compile(r"(?<!\d)([245])\d\d[ -]+#?([245]\.\d{1,3}\.\d{
 # A lone enhanced code: not part of an IP address or a version number.
 _ENHANCED = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?!\.?\d)")
 # A basic reply code at the start of the text or after "said:", "smtp;", "(", ...
-_BASIC = re.compile(r"(?:^|[\s;:(#])([45][0-5]\d)(?=[ -]|$)", re.MULTILINE)
+# "554: delivery error" (Yahoo) puts a colon after the code.
+_BASIC = re.compile(r"(?:^|[\s;:(#])([45][0-5]\d)(?=[ :-]|$)", re.MULTILINE)
 
 
 def extract_status(text: str | None) -> str | None:
