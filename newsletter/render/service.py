@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from newsletter.config import Settings
-from newsletter.errors import CheckFailed, RenderError
+from newsletter.errors import CheckFailed, InvalidInput, RenderError
 from newsletter.issues.models import Issue, IssueStatus
 from newsletter.issues.service import get_issue
 from newsletter.render.checks import IssueFacts, find_problems
@@ -63,12 +63,16 @@ def report(rendering: IssueRendering) -> RenderReport:
 def check_issue(session: Session, settings: Settings, issue_id: int) -> list[str]:
     """Every problem that must be fixed before the issue may be sent (empty: ready)."""
     issue = get_issue(session, issue_id)
+    problems: list[str] = []
+    html = ""
     try:
-        rendered = render_email(issue_view(issue), sender(settings), settings.template_dir)
-    except RenderError as exc:
-        return [f"the template does not render: {exc}"]
+        html = preview(
+            render_email(issue_view(issue), sender(settings), settings.template_dir), settings
+        ).html
+    except (RenderError, InvalidInput) as exc:
+        problems.append(f"the email does not render: {exc}")
     facts = IssueFacts(
-        html=preview(rendered, settings).html,
+        html=html,
         issue_date=issue.date,
         rates_date=issue.snapshot.date if issue.snapshot else None,
         empty_articles=tuple(
@@ -77,7 +81,7 @@ def check_issue(session: Session, settings: Settings, issue_id: int) -> list[str
         rates_max_age_days=settings.rates_max_age_days,
         postal_address=settings.postal_address,
     )
-    return find_problems(facts)
+    return problems + find_problems(facts)
 
 
 def require_sendable(session: Session, settings: Settings, issue_id: int) -> None:

@@ -1,0 +1,294 @@
+"""``newsletter send``, ``campaign …``, ``test-send`` and ``worker``: sending campaigns."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from typing import Any
+
+import click
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from newsletter import jobs
+from newsletter.bounces.report import campaign_bounce_summary
+from newsletter.cli.context import emit, json_option, settings, transaction
+from newsletter.delivery import service
+from newsletter.delivery.models import OPEN_STATUSES
+from newsletter.delivery.testsend import send_test
+from newsletter.errors import InvalidInput
+
+
+def register(cli: click.Group) -> None:
+    for command in (send, campaign, test_send, worker):
+        cli.add_command(command)
+
+
+@click.command()
+@click.argument("issue_id", type=int)
+@click.option(
+    "--list", "list_names", multiple=True, required=True, help="List to send to (repeatable)."
+)
+@click.option("--at", "send_at", help="Start at this ISO time (e.g. 2026-12-01T08:00+06:00).")
+@click.option("--wait", is_flag=True, help="Stay until every recipient is done, with progress.")
+@json_option
+def send(
+    issue_id: int, list_names: tuple[str, ...], send_at: str | None, wait: bool, as_json: bool
+) -> None:
+    """Send issue ISSUE_ID to the subscribers of the given lists (each person once)."""
+    config = settings()
+    now = jobs.utcnow()
+    with transaction() as session:
+        campaign = service.create_campaign(
+            session,
+            issue_id=issue_id,
+            list_names=list(list_names),
+            send_at=_iso_time(send_at) if send_at else None,
+        )
+        recipients = service.schedule_or_start(session, config, campaign, now)
+        campaign_id = campaign.id
+    click.echo(f"campaign {campaign_id}: {recipients} recipients", err=True)
+    _drive(campaign_id, wait=wait, show_progress=not as_json)
+    with transaction() as session:
+        emit(
+            _send_document(service.report(session, campaign_id, jobs.utcnow())),
+            as_json,
+            _print_report,
+        )
+
+
+@click.group()
+def campaign() -> None:
+    """Follow and steer campaigns."""
+
+
+@campaign.command("status")
+@click.argument("campaign_id", type=int)
+@json_option
+def campaign_status(campaign_id: int, as_json: bool) -> None:
+    """Counts by status, the current rate and an ETA."""
+    with transaction() as session:
+        document = _report_document(service.report(session, campaign_id, jobs.utcnow()))
+        document["bounces"] = campaign_bounce_summary(session, campaign_id)
+    emit(document, as_json, _print_report)
+
+
+@campaign.command("pause")
+@click.argument("campaign_id", type=int)
+@json_option
+def campaign_pause(campaign_id: int, as_json: bool) -> None:
+    """Stop sending within two seconds; `resume` goes on where it stopped."""
+    with transaction() as session:
+        service.pause(session, campaign_id)
+    _status_line(campaign_id, as_json)
+
+
+@campaign.command("resume")
+@click.argument("campaign_id", type=int)
+@click.option("--wait", is_flag=True, help="Stay until every recipient is done.")
+@json_option
+def campaign_resume(campaign_id: int, wait: bool, as_json: bool) -> None:
+    """Go on sending a paused campaign."""
+    with transaction() as session:
+        service.resume(session, campaign_id)
+    _drive(campaign_id, wait=wait, show_progress=not as_json)
+    _status_line(campaign_id, as_json)
+
+
+@campaign.command("cancel")
+@click.argument("campaign_id", type=int)
+@json_option
+def campaign_cancel(campaign_id: int, as_json: bool) -> None:
+    """Stop for good; recipients not yet mailed stay `pending` in the ledger."""
+    with transaction() as session:
+        service.cancel(session, campaign_id, jobs.utcnow())
+    _status_line(campaign_id, as_json)
+
+
+@campaign.command("resend")
+@click.argument("campaign_id", type=int)
+@click.option(
+    "--unsent",
+    is_flag=True,
+    required=True,
+    help="Only recipients whose message never went out (failed or skipped).",
+)
+@click.option("--wait", is_flag=True, help="Stay until every recipient is done.")
+@json_option
+def campaign_resend(campaign_id: int, unsent: bool, wait: bool, as_json: bool) -> None:
+    """Queue again the recipients that never got the campaign; nobody gets it twice."""
+    with transaction() as session:
+        requeued = service.resend_unsent(session, campaign_id, jobs.utcnow())
+    click.echo(f"campaign {campaign_id}: {requeued} recipients queued again", err=True)
+    _drive(campaign_id, wait=wait, show_progress=not as_json)
+    _status_line(campaign_id, as_json)
+
+
+@click.command("test-send")
+@click.argument("issue_id", type=int)
+@click.option("--to", "addresses", multiple=True, required=True, help="Address (repeatable).")
+@json_option
+def test_send(issue_id: int, addresses: tuple[str, ...], as_json: bool) -> None:
+    """Send the issue to a few addresses, without a campaign or ledger."""
+    config = settings()
+    with transaction() as session:
+        results = send_test(session, config, issue_id, list(addresses))
+    emit({"issue": issue_id, "results": results}, as_json, _print_test_results)
+
+
+def _print_test_results(document: dict[str, Any]) -> None:
+    for result in document["results"]:
+        click.echo(f"{result['to']}: {result['result']}")
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--concurrency", type=int, default=2, show_default=True)
+@click.option("--beat/--no-beat", default=False, help="Also run the scheduler (one per cluster).")
+@click.pass_context
+def worker(ctx: click.Context, concurrency: int, beat: bool) -> None:
+    """Start a Celery worker (needs NEWSLETTER_BROKER_URL); extra options go to Celery."""
+    if settings().broker_url is None:
+        raise InvalidInput(
+            "NEWSLETTER_BROKER_URL is not set; without a broker, tasks run "
+            "in-process and no worker is needed"
+        )
+    argv = [
+        "celery",
+        "-A",
+        "workers.app",
+        "worker",
+        "--loglevel=INFO",
+        f"--concurrency={concurrency}",
+        "--prefetch-multiplier=1",
+        *ctx.args,
+    ]
+    if beat:
+        argv.append("--beat")
+    os.execvp(argv[0], argv)
+
+
+def _drive(campaign_id: int, *, wait: bool, show_progress: bool) -> None:
+    """Embedded mode sends right here; with workers, --wait follows their progress."""
+    config = settings()
+    if not config.in_process:
+        jobs.kick(config)
+        if wait:
+            _follow(campaign_id, show_progress)
+        return
+    if not (wait and show_progress and sys.stderr.isatty()):
+        jobs.run_until_idle(config, wait=wait)
+        return
+    with _progress_bar() as bar:
+        task = bar.add_task("sending", total=None)
+        jobs.run_until_idle(
+            config, wait=True, progress=lambda _result: _advance(bar, task, campaign_id)
+        )
+
+
+def _follow(campaign_id: int, show_progress: bool) -> None:
+    import time
+
+    with _progress_bar() if show_progress else _Null() as bar:
+        task = bar.add_task("sending", total=None) if bar else None
+        while True:
+            with transaction() as session:
+                report = service.report(session, campaign_id, jobs.utcnow())
+            if bar and task is not None:
+                done = report.recipients - sum(report.counts[s] for s in OPEN_STATUSES)
+                bar.update(task, total=report.recipients, completed=done)
+            if report.status not in ("sending", "scheduled"):
+                return
+            time.sleep(1)
+
+
+def _advance(bar: Progress, task: Any, campaign_id: int) -> None:
+    with transaction() as session:
+        report = service.report(session, campaign_id, jobs.utcnow())
+    done = report.recipients - sum(report.counts[s] for s in OPEN_STATUSES)
+    bar.update(task, total=report.recipients, completed=done)
+
+
+def _progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        transient=True,
+    )
+
+
+class _Null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+def _status_line(campaign_id: int, as_json: bool) -> None:
+    with transaction() as session:
+        document = _report_document(service.report(session, campaign_id, jobs.utcnow()))
+    emit(document, as_json, _print_report)
+
+
+def _report_document(report: service.CampaignReport) -> dict[str, Any]:
+    return {
+        "campaign": report.campaign_id,
+        "issue": report.issue_id,
+        "status": report.status,
+        "reason": report.reason,
+        "recipients": report.recipients,
+        "counts": report.counts,
+        "rate_per_second": round(report.rate_per_second, 1),
+        "eta_seconds": round(report.eta_seconds) if report.eta_seconds is not None else None,
+    }
+
+
+def _send_document(report: service.CampaignReport) -> dict[str, Any]:
+    counts = report.counts
+    return {
+        "campaign": report.campaign_id,
+        "status": report.status,
+        "recipients": report.recipients,
+        "sent": counts["sent"],
+        "deferred": counts["deferred"],
+        "failed": counts["failed"],
+        "bounced": counts["bounced"],
+        "skipped": counts["skipped"],
+        "possibly_sent": counts["possibly_sent"],
+        "pending": counts["pending"] + counts["sending"],
+    }
+
+
+def _print_report(document: dict[str, Any]) -> None:
+    counts = document.get("counts") or {
+        k: document[k]
+        for k in ("sent", "deferred", "failed", "bounced", "skipped", "possibly_sent", "pending")
+    }
+    click.echo(
+        f"campaign {document['campaign']}: {document['status']}"
+        + (f" ({document['reason']})" if document.get("reason") else "")
+        + f", {document['recipients']} recipients"
+    )
+    click.echo("  " + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
+    bounces = document.get("bounces")
+    if bounces:
+        click.echo(
+            "  bounces: "
+            + ", ".join(f"{k} {v}" for k, v in bounces.items() if not isinstance(v, dict) and v)
+        )
+    if document.get("eta_seconds") is not None:
+        click.echo(f"  {document['rate_per_second']}/s, about {document['eta_seconds']} s to go")
+
+
+def _iso_time(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"--at must be an ISO time like 2026-12-01T08:00+06:00; got {text!r}"
+        ) from exc
+    if value.tzinfo is None:
+        raise InvalidInput("--at needs a time zone, e.g. 2026-12-01T08:00+06:00 or …Z")
+    return value.astimezone(dt.UTC)

@@ -1,0 +1,175 @@
+"""``newsletter demo``: the main job end to end on the embedded defaults, with the samples.
+
+Import the desk's bulletin → assemble, render and check an issue → write previews → import a
+subscriber list → send through a local SMTP relay (messages land in ``outbox/``) → receive the
+bounces it returns → print the campaign and bounce report. No server needs to be running.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import select
+
+from newsletter import jobs
+from newsletter.bounces.report import campaign_bounce_summary
+from newsletter.bounces.sources.receiver import BackgroundProcessor, running_receiver
+from newsletter.cli.context import settings
+from newsletter.cli.demo_relay import free_port, start_relay
+from newsletter.cli.issues import warn_if_over_budget
+from newsletter.config import PACKAGE_DIR, Settings, parse_smtp_url
+from newsletter.content.service import import_bulletin
+from newsletter.db import session_scope, upgrade
+from newsletter.delivery import service as delivery_service
+from newsletter.issues.service import create_issue
+from newsletter.render import service as render_service
+from newsletter.subscribers import jobs as subscriber_jobs
+from newsletter.subscribers.models import MailingList, Subscriber, SubscriberStatus
+from newsletter.subscribers.service import create_list
+
+SAMPLE_BULLETIN = PACKAGE_DIR / "samples" / "bulletin-2025-12-11.txt"
+SAMPLE_SUBSCRIBERS = PACKAGE_DIR / "samples" / "subscribers.csv"
+DEMO_LIST = "Central Asia Weekly"
+DEMO_POSTAL_ADDRESS = "Central Asia News Desk, 12 Abay Avenue, Almaty 050000, Kazakhstan"
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(demo)
+
+
+@click.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Where to write preview.html, preview.txt and outbox/.",
+)
+def demo(out_dir: Path) -> None:
+    """Run the whole pipeline on the shipped samples, with a local SMTP relay."""
+    config = demo_settings(settings())
+    upgrade(config.database_url)
+    step("database ready", config.database_url)
+    issue_id = assemble(config, out_dir)
+    subscribe(config)
+    send(config, issue_id, out_dir / "outbox")
+
+
+def assemble(config: Settings, out_dir: Path) -> int:
+    with session_scope(config) as session:
+        imported = import_bulletin(session, SAMPLE_BULLETIN.read_bytes())
+        record = imported.bulletin_import
+        rates = len(record.snapshot.rates) if record.snapshot else 0
+        step(
+            "bulletin imported" if imported.created else "bulletin already there",
+            f"{record.date}: {len(record.articles)} articles, {rates} rates",
+        )
+        issue = create_issue(session, subject=f"Central Asia Weekly — {record.date:%d %B %Y}")
+        issue_id = issue.id
+    step("issue assembled", f"issue {issue_id}")
+
+    jobs.submit(config, "assemble_issue", issue_id=issue_id)
+    with session_scope(config) as session:
+        rendering = render_service.rendering_for(session, config, issue_id)
+        problems = render_service.check_issue(session, config, issue_id)
+        preview = render_service.preview(rendering, config)
+    step("issue rendered", f"{rendering.html_bytes / 1000:.1f} KB of HTML, once for everyone")
+    warn_if_over_budget(rendering.html_bytes)
+    step("pre-send check", "passed" if not problems else "; ".join(problems))
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_path, text_path = out_dir / "preview.html", out_dir / "preview.txt"
+    html_path.write_text(preview.html, encoding="utf-8")
+    text_path.write_text(preview.text, encoding="utf-8")
+    step("previews written", f"{html_path.resolve()}")
+    step("", f"{text_path.resolve()}")
+    return issue_id
+
+
+def subscribe(config: Settings) -> None:
+    with session_scope(config) as session:
+        if session.scalar(select(MailingList.id).where(MailingList.name == DEMO_LIST)) is None:
+            create_list(session, DEMO_LIST, description="The weekly bulletin")
+    summary = subscriber_jobs.import_file(config, SAMPLE_SUBSCRIBERS, DEMO_LIST)
+    step(
+        "subscribers imported",
+        f"{SAMPLE_SUBSCRIBERS.name}: created {summary['created']}, updated {summary['updated']}, "
+        f"unchanged {summary['unchanged']}, errors {summary['error_count']}",
+    )
+    for error in summary["errors"]:
+        step("", f"line {error['line']}: {error['error']}")
+
+
+def send(config: Settings, issue_id: int, outbox: Path) -> None:
+    relay, controller, relay_port = start_relay(outbox)
+    receiver_port = free_port()
+    config = dataclasses.replace(config, smtp=parse_smtp_url(f"smtp://127.0.0.1:{relay_port}"))
+    processor = BackgroundProcessor(config)
+    processor.start()
+    try:
+        with running_receiver(config, processor, port=receiver_port):
+            step("local SMTP relay", f"127.0.0.1:{relay_port} → {outbox.resolve()}/")
+            step("bounce receiver", f"127.0.0.1:{receiver_port} (VERP {config.bounce_address})")
+            with session_scope(config) as session:
+                campaign = delivery_service.create_campaign(
+                    session, issue_id=issue_id, list_names=[DEMO_LIST]
+                )
+                recipients = delivery_service.schedule_or_start(
+                    session, config, campaign, jobs.utcnow()
+                )
+                campaign_id = campaign.id
+            step("campaign started", f"campaign {campaign_id}: {recipients} recipients")
+            jobs.run_until_idle(config, wait=True)
+            returned = relay.return_bounces(receiver_port)
+            step(
+                "messages delivered",
+                f"{relay.accepted} accepted, {relay.refused} refused at once (550), "
+                f"{returned} returned later as DSN",
+            )
+    finally:
+        processor.join()
+        controller.stop()
+    report(config, campaign_id)
+
+
+def report(config: Settings, campaign_id: int) -> None:
+    with session_scope(config) as session:
+        summary = delivery_service.report(session, campaign_id, jobs.utcnow())
+        bounces = campaign_bounce_summary(session, campaign_id)
+        suppressed = [
+            (s.email, str(s.status))
+            for s in session.scalars(
+                select(Subscriber)
+                .where(Subscriber.status != SubscriberStatus.ACTIVE)
+                .order_by(Subscriber.email)
+            )
+        ]
+    counts = ", ".join(f"{k} {v}" for k, v in summary.counts.items() if v)
+    step("campaign report", f"campaign {campaign_id} {summary.status}: {counts}")
+    step("bounces", _bounce_line(bounces))
+    for email, status in suppressed:
+        step("", f"suppressed: {email} ({status})")
+
+
+def _bounce_line(bounces: dict[str, Any]) -> str:
+    kinds = ", ".join(f"{k} {v}" for k, v in bounces["by_kind"].items() if v) or "none"
+    return (
+        f"{kinds}; hard-bounce rate {bounces['hard_bounce_rate']:.1%}, "
+        f"complaint rate {bounces['complaint_rate']:.1%}"
+    )
+
+
+def demo_settings(config: Settings) -> Settings:
+    """The demo runs without any configuration; fill what a real sender must set."""
+    if config.postal_address:
+        return config
+    return dataclasses.replace(config, postal_address=DEMO_POSTAL_ADDRESS)
+
+
+def step(title: str, detail: str) -> None:
+    mark = click.style("✓", fg="green") if title else " "
+    click.echo(f"{mark} {title:<20} {detail}")

@@ -1,0 +1,195 @@
+"""``newsletter issue …``: assemble, render and check an issue."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from newsletter.cli.context import emit, json_option, settings, transaction
+from newsletter.errors import InvalidInput
+from newsletter.issues.models import Issue
+from newsletter.issues.service import LATEST, create_issue, get_issue, list_issues
+from newsletter.render import service as render_service
+from newsletter.render.email import SIZE_BUDGET_BYTES
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(issue)
+
+
+@click.group()
+def issue() -> None:
+    """Assemble, render and check issues."""
+
+
+@issue.command("create")
+@click.option("--subject", required=True, help="Subject line of the email.")
+@click.option(
+    "--articles",
+    help="Article ids in the order to show, e.g. 3,1,2. "
+    "Default: the articles of the latest import, in their order.",
+)
+@click.option(
+    "--rates",
+    default=LATEST,
+    show_default=True,
+    help="Rate snapshot to show: a date (YYYY-MM-DD) or 'latest'.",
+)
+@click.option("--preheader", help="Inbox preview text; default: the first article's opening.")
+@click.option("--date", "issue_date", help="Issue date (YYYY-MM-DD); default: the articles' date.")
+@json_option
+def issue_create(
+    subject: str,
+    articles: str | None,
+    rates: str,
+    preheader: str | None,
+    issue_date: str | None,
+    as_json: bool,
+) -> None:
+    """Create a draft issue from chosen articles and a rate snapshot."""
+    with transaction() as session:
+        created = create_issue(
+            session,
+            subject=subject,
+            article_ids=_ids(articles) if articles else None,
+            rates=rates if rates == LATEST else _date("--rates", rates),
+            preheader=preheader,
+            date=_date("--date", issue_date) if issue_date else None,
+        )
+        document = issue_document(created)
+    emit(
+        document,
+        as_json,
+        lambda d: click.echo(
+            f"created issue {d['id']} ({len(d['articles'])} articles, rates of {d['rates_date']})"
+        ),
+    )
+
+
+@issue.command("render")
+@click.argument("issue_id", type=int)
+@click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the HTML (with sample personal values) to this file.",
+)
+@click.option(
+    "--text",
+    "text_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the plain-text part to this file.",
+)
+@json_option
+def issue_render(
+    issue_id: int, html_out: Path | None, text_out: Path | None, as_json: bool
+) -> None:
+    """Render an issue once (HTML and text) and store it for sending."""
+    config = settings()
+    with transaction() as session:
+        rendering = render_service.render_issue(session, config, issue_id)
+        summary = render_service.report(rendering)
+        preview = render_service.preview(rendering, config)
+    document: dict[str, Any] = {
+        "id": issue_id,
+        "html_bytes": summary.html_bytes,
+        "over_budget": summary.over_budget,
+    }
+    if html_out:
+        html_out.write_text(preview.html, encoding="utf-8")
+        document["html"] = str(html_out)
+    if text_out:
+        text_out.write_text(preview.text, encoding="utf-8")
+        document["text"] = str(text_out)
+    warn_if_over_budget(summary.html_bytes)
+    emit(
+        document,
+        as_json,
+        lambda d: click.echo(f"rendered issue {d['id']}: {d['html_bytes'] / 1000:.1f} KB of HTML"),
+    )
+
+
+@issue.command("check")
+@click.argument("issue_id", type=int)
+@json_option
+def issue_check(issue_id: int, as_json: bool) -> None:
+    """Run the pre-send check; exit 1 and list the problems if the issue is not ready."""
+    with transaction() as session:
+        problems = render_service.check_issue(session, settings(), issue_id)
+    emit({"id": issue_id, "ok": not problems, "problems": problems}, as_json, _print_check)
+    if problems:
+        sys.exit(1)
+
+
+@issue.command("show")
+@click.argument("issue_id", type=int)
+@json_option
+def issue_show(issue_id: int, as_json: bool) -> None:
+    """Show an issue's subject, status, articles and rates."""
+    with transaction() as session:
+        document = issue_document(get_issue(session, issue_id))
+    emit(document, as_json)
+
+
+@issue.command("ls")
+@json_option
+def issue_ls(as_json: bool) -> None:
+    """List issues."""
+    with transaction() as session:
+        documents = [issue_document(i) for i in list_issues(session)]
+    emit(documents, as_json, _print_issues)
+
+
+def _print_issues(documents: list[dict[str, Any]]) -> None:
+    for d in documents:
+        click.echo(f"{d['id']:>4}  {d['date']}  {d['status']:<9} {d['subject']}")
+
+
+def issue_document(record: Issue) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "subject": record.subject,
+        "preheader": record.preheader,
+        "date": record.date.isoformat(),
+        "status": str(record.status),
+        "articles": [{"id": a.id, "title": a.title} for a in record.articles],
+        "rates_date": record.snapshot.date.isoformat() if record.snapshot else None,
+    }
+
+
+def warn_if_over_budget(html_bytes: int) -> None:
+    if html_bytes > SIZE_BUDGET_BYTES:
+        click.echo(
+            f"warning: the HTML is {html_bytes / 1000:.1f} KB, over the "
+            f"{SIZE_BUDGET_BYTES // 1000} KB budget; Gmail clips messages at about 102 KB",
+            err=True,
+        )
+
+
+def _print_check(document: dict[str, Any]) -> None:
+    if document["ok"]:
+        click.echo(f"issue {document['id']} is ready to send")
+        return
+    click.echo(f"issue {document['id']} is not ready:")
+    for problem in document["problems"]:
+        click.echo(f"  - {problem}")
+
+
+def _ids(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise InvalidInput(
+            f"--articles must be comma-separated ids, e.g. 3,1,2; got {text!r}"
+        ) from exc
+
+
+def _date(option: str, text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidInput(f"{option} must be a date like 2025-12-11; got {text!r}") from exc

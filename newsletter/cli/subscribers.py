@@ -1,0 +1,305 @@
+"""``newsletter list …``, ``subscribers …``, ``subscriber …`` and ``segment …``."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from newsletter import jobs as newsletter_jobs
+from newsletter.cli.context import emit, json_option, settings, transaction
+from newsletter.db import utcnow
+from newsletter.subscribers import jobs
+from newsletter.subscribers.consent import unsubscribe
+from newsletter.subscribers.models import ConsentSource
+from newsletter.subscribers.segments import count_segment, create_segment, get_segment
+from newsletter.subscribers.service import (
+    create_list,
+    erase_subscriber,
+    export_list,
+    find_subscriber,
+    get_list,
+    list_lists,
+    subscriber_data,
+    subscriber_lists,
+)
+
+
+def register(cli: click.Group) -> None:
+    for group in (list_group, subscribers_group, subscriber_group, segment_group):
+        cli.add_command(group)
+
+
+# --- newsletter list ------------------------------------------------------------------------
+
+
+@click.group("list")
+def list_group() -> None:
+    """Mailing lists."""
+
+
+@list_group.command("create")
+@click.argument("name")
+@click.option("--double-opt-in", is_flag=True, help="New subscribers must confirm by email.")
+@click.option("--description", default="", help="What the list is for.")
+@json_option
+def list_create(name: str, double_opt_in: bool, description: str, as_json: bool) -> None:
+    """Create a mailing list."""
+    with transaction() as session:
+        created = create_list(session, name, double_opt_in=double_opt_in, description=description)
+        document = {"name": created.name, "double_opt_in": created.double_opt_in}
+    emit(document, as_json, lambda d: click.echo(f"created list {d['name']}"))
+
+
+@list_group.command("ls")
+@json_option
+def list_ls(as_json: bool) -> None:
+    """Show every list with its subscription counts."""
+    with transaction() as session:
+        document = [summary.as_document() for summary in list_lists(session)]
+
+    def human(rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            counts = ", ".join(f"{n} {status}" for status, n in row["subscriptions"].items())
+            optin = " (double opt-in)" if row["double_opt_in"] else ""
+            click.echo(f"{row['name']}{optin}: {counts}")
+
+    emit(document, as_json, human)
+
+
+# --- newsletter subscribers -----------------------------------------------------------------
+
+
+@click.group("subscribers")
+def subscribers_group() -> None:
+    """Import and export subscribers in bulk."""
+
+
+@subscribers_group.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--list", "list_name", required=True, help="The list to subscribe them to.")
+@click.option("--upsert", is_flag=True, help="Update the name and attributes of known subscribers.")
+@click.option(
+    "--reactivate-suppressed",
+    is_flag=True,
+    help="Re-subscribe unsubscribed, bounced or blocked subscribers found in the file.",
+)
+@click.option(
+    "--check-deliverability",
+    is_flag=True,
+    help="Refuse addresses whose domain has no mail server (DNS).",
+)
+@json_option
+def subscribers_import(
+    file: Path,
+    list_name: str,
+    upsert: bool,
+    reactivate_suppressed: bool,
+    check_deliverability: bool,
+    as_json: bool,
+) -> None:
+    """Import a CSV file (an 'email' column; optional 'name' and attribute columns).
+
+    Committed batch by batch: after an interruption, run the same command again. With a
+    broker configured the import runs on a worker (which must see FILE at the same path) and
+    reports its progress in the worker's log.
+    """
+    config = settings()
+    if not config.in_process:
+        newsletter_jobs.submit(
+            config,
+            "import_subscribers",
+            path=str(file.resolve()),
+            list_name=list_name,
+            upsert=upsert,
+            reactivate=reactivate_suppressed,
+        )
+        emit(
+            {"queued": True, "file": str(file.resolve()), "list": list_name},
+            as_json,
+            lambda d: click.echo(f"import of {d['file']} queued for the workers"),
+        )
+        return
+    with _progress_bar() as progress:
+        document = jobs.import_file(
+            settings(),
+            file,
+            list_name,
+            upsert,
+            reactivate_suppressed,
+            check_deliverability=check_deliverability,
+            progress=progress,
+        )
+
+    def human(d: dict[str, Any]) -> None:
+        click.echo(
+            f"created {d['created']}, updated {d['updated']}, unchanged {d['unchanged']}, "
+            f"errors {d['error_count']}"
+        )
+        for error in d["errors"]:
+            click.echo(f"line {error['line']}: {error['error']}")
+        if d["error_count"] > len(d["errors"]):
+            click.echo(f"… and {d['error_count'] - len(d['errors'])} more errors")
+
+    emit(document, as_json, human)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Callable[[int], None] | None]:
+    """A rich progress line on stderr when stderr is a terminal; no callback otherwise."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.completed:,} rows imported"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("import", total=None)
+        yield lambda rows: bar.update(task, completed=rows)
+
+
+@subscribers_group.command("export")
+@click.option("--list", "list_name", required=True, help="The list to export.")
+@click.option("--out", type=click.Path(path_type=Path), help="File to write; stdout by default.")
+def subscribers_export(list_name: str, out: Path | None) -> None:
+    """Export a list as CSV (email,name,status,subscription_status,attributes as JSON).
+
+    The file imports back as it was, suppressions included.
+    """
+    with transaction() as session:
+        list_id = get_list(session, list_name).id
+        if out is None:
+            _write_csv(sys.stdout, export_list(session, list_id))
+        else:
+            with out.open("w", encoding="utf-8", newline="") as stream:
+                _write_csv(stream, export_list(session, list_id))
+
+
+def _write_csv(stream: IO[str], rows: Iterator[list[str]]) -> None:
+    writer = csv.writer(stream, lineterminator="\n")
+    for row in rows:
+        writer.writerow(row)
+
+
+# --- newsletter subscriber ------------------------------------------------------------------
+
+
+@click.group("subscriber")
+def subscriber_group() -> None:
+    """One subscriber: show, unsubscribe, export (GDPR access), delete (GDPR erasure)."""
+
+
+@subscriber_group.command("show")
+@click.argument("email")
+@json_option
+def subscriber_show(email: str, as_json: bool) -> None:
+    """Status of a subscriber and of each of their subscriptions."""
+    with transaction() as session:
+        subscriber = find_subscriber(session, email)
+        document = {
+            "email": subscriber.email,
+            "status": subscriber.status.value,
+            "lists": {
+                name: status.value
+                for name, status in subscriber_lists(session, subscriber.id).items()
+            },
+        }
+
+    def human(d: dict[str, Any]) -> None:
+        click.echo(f"{d['email']}: {d['status']}")
+        for name, status in d["lists"].items():
+            click.echo(f"  {name}: {status}")
+
+    emit(document, as_json, human)
+
+
+@subscriber_group.command("unsubscribe")
+@click.argument("email")
+@click.option("--list", "list_name", help="Only from this list; from every list by default.")
+@json_option
+def subscriber_unsubscribe(email: str, list_name: str | None, as_json: bool) -> None:
+    """Unsubscribe at once (from one list, or from all); running it again changes nothing."""
+    with transaction() as session:
+        subscriber = find_subscriber(session, email)
+        list_id = get_list(session, list_name).id if list_name else None
+        changed = unsubscribe(
+            session, subscriber.id, list_id=list_id, source=ConsentSource.ADMIN, now=utcnow()
+        )
+        document = {"email": subscriber.email, "list": list_name, "changed": changed}
+
+    def human(d: dict[str, Any]) -> None:
+        where = f"list {d['list']}" if d["list"] else "every list"
+        state = "unsubscribed from" if d["changed"] else "was already unsubscribed from"
+        click.echo(f"{d['email']} {state} {where}")
+
+    emit(document, as_json, human)
+
+
+@subscriber_group.command("export")
+@click.argument("email")
+def subscriber_export(email: str) -> None:
+    """Every piece of data held about a subscriber, consent records included, as JSON."""
+    with transaction() as session:
+        document = subscriber_data(session, email)
+    emit(document, True)
+
+
+@subscriber_group.command("delete")
+@click.argument("email")
+@json_option
+def subscriber_delete(email: str, as_json: bool) -> None:
+    """Erase a subscriber for good, consent records included (GDPR erasure).
+
+    Only a keyed hash of the address is kept, so that no import adds it again.
+    """
+    with transaction() as session:
+        address = find_subscriber(session, email).email
+        erase_subscriber(session, settings().secret_key, address)
+    emit({"erased": True}, as_json, lambda d: click.echo(f"erased {address}"))
+
+
+# --- newsletter segment ---------------------------------------------------------------------
+
+
+@click.group("segment")
+def segment_group() -> None:
+    """Saved filters over a list, evaluated when a campaign is sent."""
+
+
+@segment_group.command("create")
+@click.argument("name")
+@click.option("--list", "list_name", required=True, help="The list the segment narrows.")
+@click.option("--where", "expression", required=True, help="e.g. \"attributes.city = 'Almaty'\"")
+@json_option
+def segment_create(name: str, list_name: str, expression: str, as_json: bool) -> None:
+    """Save a segment and print how many subscribers it matches now."""
+    with transaction() as session:
+        segment = create_segment(session, name, get_list(session, list_name).id, expression)
+        document = {
+            "name": segment.name,
+            "list": list_name,
+            "count": count_segment(session, segment),
+        }
+    emit(document, as_json, lambda d: click.echo(f"segment {d['name']}: {d['count']} subscribers"))
+
+
+@segment_group.command("count")
+@click.argument("name")
+@json_option
+def segment_count(name: str, as_json: bool) -> None:
+    """How many subscribers the segment would mail now."""
+    with transaction() as session:
+        segment = get_segment(session, name)
+        document = {"name": segment.name, "count": count_segment(session, segment)}
+    emit(document, as_json, lambda d: click.echo(f"segment {d['name']}: {d['count']} subscribers"))

@@ -1,0 +1,240 @@
+"""Units of background work, and how they are run: in-process, or on Celery workers.
+
+Each job opens its own sessions (it owns its unit of work) and returns a small JSON-able
+summary. ``submit`` runs a job right here when no broker is configured (embedded mode), or
+sends it to the workers by name when ``NEWSLETTER_BROKER_URL`` is set; ``workers/tasks.py``
+registers one thin Celery task per job under the same name. The library never imports
+``workers``: it only knows the task names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from newsletter.bounces.service import BounceRejections, process_stored
+from newsletter.config import Settings, load_settings
+from newsletter.db import get_engine, session_factory, session_scope
+from newsletter.delivery import lanes, ledger
+from newsletter.delivery import service as delivery_service
+from newsletter.delivery.dkim import DkimSigner
+from newsletter.delivery.ratelimit import limiter_for
+from newsletter.delivery.sender import BatchResult, CampaignMessage, SendContext, send_batch
+from newsletter.delivery.transports.smtp import SmtpTransport
+from newsletter.render import service as render_service
+from newsletter.subscribers import jobs as subscriber_jobs
+
+TASK_PREFIX = "newsletter."
+logger = logging.getLogger(__name__)
+# Longest sleep of the in-process loop between checks, so Ctrl-C and pauses are seen quickly.
+IDLE_POLL_SECONDS = 1.0
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def assemble_issue(issue_id: int, settings: Settings | None = None) -> dict[str, Any]:
+    """Render an issue once and store the HTML and text that every recipient will get."""
+    settings = settings or load_settings()
+    with session_scope(settings) as session:
+        rendering = render_service.render_issue(session, settings, issue_id)
+        return {"issue": issue_id, "html_bytes": rendering.html_bytes}
+
+
+def start_campaign(campaign_id: int, settings: Settings | None = None) -> dict[str, Any]:
+    """Create the campaign's ledger rows and set the send lanes going."""
+    settings = settings or load_settings()
+    with session_scope(settings) as session:
+        recipients = delivery_service.start_campaign(session, settings, campaign_id, utcnow())
+    kick(settings)
+    return {"campaign": campaign_id, "recipients": recipients}
+
+
+def send_lane(lane: int, settings: Settings | None = None) -> dict[str, Any]:
+    """Send one batch on ``lane``; on workers, queue the lane's next batch when one is due."""
+    settings = settings or load_settings()
+    result = run_batch(settings, lane)
+    if not settings.in_process and result.next_due_at is not None and result.stopped != "lane busy":
+        delay = max(0.0, (result.next_due_at - utcnow()).total_seconds())
+        submit(settings, "send_lane", countdown=delay, lane=lane)
+    return {
+        "lane": lane,
+        "campaign": result.campaign_id,
+        "sent": result.sent,
+        "stopped": result.stopped,
+    }
+
+
+def tick(settings: Settings | None = None) -> dict[str, Any]:
+    """Periodic upkeep (beat): start due campaigns, recover dead workers' rows, kick lanes."""
+    settings = settings or load_settings()
+    now = utcnow()
+    with session_scope(settings) as session:
+        lanes.ensure_lanes(session, settings.max_connections)
+        started = delivery_service.start_due_campaigns(session, settings, now)
+        released, possibly_sent = ledger.recover_expired_leases(session, now)
+    kicked = kick(settings)
+    return {
+        "started": started,
+        "released": released,
+        "possibly_sent": possibly_sent,
+        "lanes": kicked,
+    }
+
+
+def import_subscribers(
+    path: str,
+    list_name: str,
+    upsert: bool = False,
+    reactivate: bool = False,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Import a subscriber CSV into a list; commits per batch, so a re-run completes a crash."""
+    return subscriber_jobs.import_file(
+        settings or load_settings(),
+        path,
+        list_name,
+        upsert,
+        reactivate,
+        progress=lambda rows: logger.info("import of %s: %d rows done", path, rows),
+    )
+
+
+def process_bounce(bounce_message_id: int, settings: Settings | None = None) -> dict[str, Any]:
+    """Parse and apply one stored bounce message (processing it twice changes nothing)."""
+    return process_stored(settings or load_settings(), bounce_message_id)
+
+
+def purge_unconfirmed(settings: Settings | None = None) -> dict[str, Any]:
+    """Daily: forget double opt-in sign-ups never confirmed (LAW-05)."""
+    return subscriber_jobs.purge_stale_unconfirmed(settings or load_settings())
+
+
+JOBS: dict[str, Callable[..., dict[str, Any]]] = {
+    "assemble_issue": assemble_issue,
+    "import_subscribers": import_subscribers,
+    "process_bounce": process_bounce,
+    "purge_unconfirmed": purge_unconfirmed,
+    "start_campaign": start_campaign,
+    "send_lane": send_lane,
+    "tick": tick,
+}
+
+
+def task_name(job: str) -> str:
+    return TASK_PREFIX + job
+
+
+def submit(
+    settings: Settings, job: str, *, countdown: float = 0, **kwargs: Any
+) -> dict[str, Any] | None:
+    """Run ``job`` now (embedded mode) and return its summary, or queue it and return None.
+
+    Call it after the caller's transaction has committed: a worker must see the rows.
+    """
+    if settings.in_process:
+        return JOBS[job](settings=settings, **kwargs)
+    _celery_client(settings.broker_url).send_task(
+        task_name(job), kwargs=kwargs, countdown=countdown or None
+    )
+    return None
+
+
+def kick(settings: Settings) -> list[int]:
+    """On workers: queue a batch on every free lane while a campaign has work due."""
+    if settings.in_process:
+        return []  # the in-process loop (run_until_idle) does the sending
+    now = utcnow()
+    with session_scope(settings) as session:
+        lanes.ensure_lanes(session, settings.max_connections)
+        free = lanes.free_lanes(session, settings.max_connections, now)
+        due = any(
+            (ledger.next_due_at(session, c, now) or now + dt.timedelta(days=1)) <= now
+            for c in delivery_service.sending_campaign_ids(session)
+        )
+    if not due:
+        return []
+    for lane in free:
+        submit(settings, "send_lane", lane=lane)
+    return free
+
+
+def run_until_idle(
+    settings: Settings, *, wait: bool, progress: Callable[[BatchResult], None] | None = None
+) -> None:
+    """Embedded mode: send every due batch in this process; with ``wait``, until all are done.
+
+    Retries that are not due yet are left for the next run unless ``wait`` is set.
+    """
+    while True:
+        tick(settings)
+        result = run_batch(settings, lane=0)
+        if progress is not None:
+            progress(result)
+        if result.claimed:
+            continue
+        if not wait or result.next_due_at is None:
+            return
+        pause_seconds = (result.next_due_at - utcnow()).total_seconds()
+        time.sleep(min(max(pause_seconds, 0.05), IDLE_POLL_SECONDS))
+
+
+def run_batch(settings: Settings, lane: int) -> BatchResult:
+    transport = SmtpTransport(settings.smtp, require_tls=settings.smtp_require_tls)
+    try:
+        return send_batch(send_context(settings, transport), lane)
+    finally:
+        transport.close()
+
+
+def send_context(settings: Settings, transport: SmtpTransport) -> SendContext:
+    return SendContext(
+        settings=settings,
+        engine=get_engine(settings),
+        session_factory=session_factory(settings),
+        transport=transport,
+        limiter=_limiter(settings.broker_url),
+        owner=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+        templates=lambda session, campaign_id: _campaign_message(settings, session, campaign_id),
+        signer=_signer(settings.dkim_key_file, settings.dkim_selector, settings.dkim_domain),
+        rejections=BounceRejections(settings),
+    )
+
+
+_templates: dict[tuple[str, int], CampaignMessage] = {}
+
+
+def _campaign_message(settings: Settings, session: Session, campaign_id: int) -> CampaignMessage:
+    # A campaign's issue is frozen once it starts, so its template can be kept for the process.
+    key = (settings.database_url, campaign_id)
+    if key not in _templates:
+        _templates[key] = delivery_service.campaign_message(session, settings, campaign_id)
+    return _templates[key]
+
+
+@cache
+def _limiter(broker_url: str | None) -> Any:
+    return limiter_for(broker_url)
+
+
+@cache
+def _signer(key_file: Path | None, selector: str, domain: str) -> DkimSigner | None:
+    return DkimSigner.from_pem(key_file.read_bytes(), selector, domain) if key_file else None
+
+
+@cache
+def _celery_client(broker_url: str | None) -> Any:
+    from celery import Celery
+
+    return Celery("newsletter-client", broker=broker_url)

@@ -1,0 +1,123 @@
+"""The sending commands' contract: names, JSON shapes and exit codes."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.cli.conftest import Run
+from tests.conftest import SAMPLE_BULLETIN
+from tests.delivery.relay import Relay, running_relay
+
+
+@pytest.fixture
+def relay() -> Relay:
+    with running_relay() as running:
+        yield running  # type: ignore[misc]
+
+
+def prepare(run_cli: Run, relay: Relay, tmp_path: object) -> int:
+    people = f"{tmp_path}/people.csv"
+    with open(people, "w", encoding="utf-8") as f:
+        f.write("email,name\nann@example.org,Ann\nbob@example.org,Bob\n")
+    run_cli("import-bulletin", str(SAMPLE_BULLETIN))
+    issue_id: int = run_cli("issue", "create", "--subject", "Weekly", "--json").json()["id"]
+    run_cli("list", "create", "weekly")
+    run_cli("subscribers", "import", people, "--list", "weekly")
+    return issue_id
+
+
+def test_send_prints_the_documented_json(run_cli: Run, relay: Relay, tmp_path: object) -> None:
+    issue_id = prepare(run_cli, relay, tmp_path)
+
+    result = run_cli(
+        "send",
+        str(issue_id),
+        "--list",
+        "weekly",
+        "--wait",
+        "--json",
+        env={"NEWSLETTER_SMTP_URL": relay.env_url},
+    )
+
+    assert result.exit_code == 0, result.stderr
+    document = result.json()
+    assert {
+        k: document[k]
+        for k in ("status", "recipients", "sent", "deferred", "failed", "bounced", "skipped")
+    } == {
+        "status": "sent",
+        "recipients": 2,
+        "sent": 2,
+        "deferred": 0,
+        "failed": 0,
+        "bounced": 0,
+        "skipped": 0,
+    }
+    assert isinstance(document["campaign"], int)
+    assert "campaign 1: 2 recipients" in result.stderr
+    assert relay.handler.copies() == {"ann@example.org": 1, "bob@example.org": 1}
+
+    status = run_cli("campaign", "status", str(document["campaign"]), "--json").json()
+    assert status["counts"]["sent"] == 2
+    assert status["bounces"]["hard_bounces"] == 0
+
+
+def test_pause_resume_cancel_and_resend_follow_the_lifecycle(
+    run_cli: Run, relay: Relay, tmp_path: object
+) -> None:
+    issue_id = prepare(run_cli, relay, tmp_path)
+    env = {"NEWSLETTER_SMTP_URL": relay.env_url}
+    campaign = run_cli(
+        "send",
+        str(issue_id),
+        "--list",
+        "weekly",
+        "--at",
+        "2099-01-01T08:00+06:00",
+        "--json",
+        env=env,
+    ).json()["campaign"]
+
+    assert run_cli("campaign", "status", str(campaign), "--json").json()["status"] == "scheduled"
+    assert run_cli("campaign", "pause", str(campaign)).exit_code == 2  # not sending yet
+    cancelled = run_cli("campaign", "cancel", str(campaign), "--json")
+    assert cancelled.json()["status"] == "cancelled"
+    assert run_cli("campaign", "resume", str(campaign)).exit_code == 2
+    assert relay.handler.copies() == {}
+
+
+def test_sending_an_issue_that_fails_its_check_is_refused(
+    run_cli: Run, tmp_path: object, relay: Relay
+) -> None:
+    prepare(run_cli, relay, tmp_path)
+    late = run_cli("issue", "create", "--subject", "Late", "--date", "2026-06-01", "--json").json()[
+        "id"
+    ]
+
+    result = run_cli(
+        "send", str(late), "--list", "weekly", env={"NEWSLETTER_SMTP_URL": relay.env_url}
+    )
+
+    assert result.exit_code == 2
+    assert "pre-send check failed" in result.stderr
+    assert relay.handler.copies() == {}
+
+
+def test_test_send_mails_the_given_addresses_only(
+    run_cli: Run, relay: Relay, tmp_path: object
+) -> None:
+    issue_id = prepare(run_cli, relay, tmp_path)
+
+    result = run_cli(
+        "test-send",
+        str(issue_id),
+        "--to",
+        "editor@example.org",
+        "--json",
+        env={"NEWSLETTER_SMTP_URL": relay.env_url},
+    )
+
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["results"][0]["result"].startswith("accepted")
+    assert relay.handler.copies() == {"editor@example.org": 1}
+    assert relay.handler.accepted[0].message()["Subject"].startswith("[TEST] ")
