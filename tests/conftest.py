@@ -8,10 +8,14 @@ skipping it.
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -129,3 +133,52 @@ def empty_tables(engine: sa.Engine) -> None:
         else:
             for table in tables:
                 connection.execute(sa.text(f"DELETE FROM {table}"))
+
+
+@dataclass(frozen=True)
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    def lines(self) -> list[Any]:
+        """One JSON document per line (``--json`` commands that print several)."""
+        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+
+Run = Callable[..., CliResult]
+
+
+@pytest.fixture
+def run_cli(
+    committed_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Run:
+    """The ``newsletter`` command in-process: ``run_cli("issue", "check", "1")``.
+
+    ``env`` sets more variables for that call; ``stdin`` feeds the command's standard input.
+    """
+    from newsletter.cli import main
+
+    for name, value in make_env(committed_settings.database_url).items():
+        monkeypatch.setenv(name, value)
+
+    def run(*args: str, env: dict[str, str] | None = None, stdin: bytes | None = None) -> CliResult:
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+        if stdin is not None:
+            monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from newsletter.cli import main
-from newsletter.cli.subscribers import subscriber_group
 from newsletter.config import Settings
 from newsletter.db import session_scope
 from newsletter.subscribers.models import Subscriber, SubscriberStatus
 from tests.bounces.test_service import World, dsn
-from tests.conftest import make_env
+from tests.conftest import Run
 
 EVENT_KEYS = {
     "file",
@@ -31,46 +25,6 @@ EVENT_KEYS = {
     "action",
     "reason",
 }
-
-
-@dataclass(frozen=True)
-class Result:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    def lines(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
-
-
-Run = Callable[..., Result]
-
-
-@pytest.fixture
-def run_cli(
-    committed_settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> Run:
-    for name, value in make_env(committed_settings.database_url).items():
-        monkeypatch.setenv(name, value)
-
-    def run(*args: str, stdin: bytes | None = None, entry: Any = None) -> Result:
-        if stdin is not None:
-            monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-        capsys.readouterr()
-        try:
-            if entry is None:
-                main(list(args))
-            else:
-                entry.main(args=list(args), standalone_mode=False)
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return run
 
 
 @pytest.fixture
@@ -165,9 +119,7 @@ def test_reinstate_makes_a_bounced_subscriber_active(
     (tmp_path / "a.eml").write_bytes(dsn("cli@example.org"))
     run_cli("bounces", "process", str(tmp_path / "a.eml"), "--rcpt", verp)
 
-    result = run_cli(
-        "reinstate", "cli@example.org", "--by", "editor", "--json", entry=subscriber_group
-    )
+    result = run_cli("subscriber", "reinstate", "cli@example.org", "--by", "editor", "--json")
 
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == {

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.cli.conftest import Run
-from tests.conftest import SAMPLE_BULLETIN
+from tests.conftest import SAMPLE_BULLETIN, Run
 
 
 def test_import_bulletin_prints_the_documented_json(run_cli: Run) -> None:

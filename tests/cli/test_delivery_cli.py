@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli.conftest import Run
-from tests.conftest import SAMPLE_BULLETIN
+from tests.conftest import SAMPLE_BULLETIN, Run
 from tests.delivery.relay import Relay, running_relay
 
 

@@ -8,12 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.cli import subscribers as subscribers_cli
-from newsletter.cli.context import cli
-
-# Until the lead registers the module in newsletter/cli/__init__.py (idempotent afterwards).
-subscribers_cli.register(cli)
-
 SAMPLE = Path(__file__).resolve().parents[2] / "newsletter" / "samples" / "subscribers.csv"
 
 
