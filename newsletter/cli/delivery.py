@@ -142,10 +142,24 @@ def _print_test_results(document: dict[str, Any]) -> None:
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option("--concurrency", type=int, default=2, show_default=True)
+@click.option(
+    "--concurrency",
+    type=int,
+    default=4,
+    show_default=True,
+    help="Tasks at once in this process (each batch holds one SMTP connection).",
+)
+@click.option(
+    "--pool",
+    type=click.Choice(["threads", "prefork"]),
+    default="threads",
+    show_default=True,
+    help="threads: a batch mostly waits on SMTP and the database, so threads in one "
+    "process overlap those waits cheaply; run one worker per core.",
+)
 @click.option("--beat/--no-beat", default=False, help="Also run the scheduler (one per cluster).")
 @click.pass_context
-def worker(ctx: click.Context, concurrency: int, beat: bool) -> None:
+def worker(ctx: click.Context, concurrency: int, pool: str, beat: bool) -> None:
     """Start a Celery worker (needs NEWSLETTER_BROKER_URL); extra options go to Celery."""
     if settings().broker_url is None:
         raise InvalidInput(
@@ -153,18 +167,21 @@ def worker(ctx: click.Context, concurrency: int, beat: bool) -> None:
             "in-process and no worker is needed"
         )
     argv = [
+        sys.executable,
+        "-m",
         "celery",
         "-A",
         "workers.app",
         "worker",
         "--loglevel=INFO",
+        f"--pool={pool}",
         f"--concurrency={concurrency}",
         "--prefetch-multiplier=1",
         *ctx.args,
     ]
     if beat:
         argv.append("--beat")
-    os.execvp(argv[0], argv)
+    os.execv(sys.executable, argv)
 
 
 def _drive(campaign_id: int, *, wait: bool, show_progress: bool) -> None:

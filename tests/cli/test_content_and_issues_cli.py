@@ -103,3 +103,22 @@ def test_a_bad_setting_is_a_one_line_error(run_cli: Run) -> None:
 
     assert result.exit_code == 2
     assert result.stderr.startswith("error: NEWSLETTER_RATE_LIMIT='fast': ")
+
+
+def test_rendering_an_issue_over_the_size_budget_warns(run_cli: Run, tmp_path: Path) -> None:
+    paragraph = "The regional markets moved in step with the rouble this week. " * 12
+    articles = "".join(
+        f"Market Note Number {n} On Regional Trade\n\n{paragraph}\n\n{paragraph}\n\n"
+        for n in range(40)
+    )
+    big = tmp_path / "big.txt"
+    big.write_text(f"• KGS/USD = 0.01144 0%\n11 December 2025\n\n{articles}", encoding="utf-8")
+    run_cli("import-bulletin", str(big))
+    issue_id = run_cli("issue", "create", "--subject", "Big", "--json").json()["id"]
+
+    result = run_cli("issue", "render", str(issue_id), "--json")
+
+    assert result.exit_code == 0
+    assert result.json()["over_budget"] is True
+    assert "over the 90 KB budget; Gmail clips messages at about 102 KB" in result.stderr
+    assert run_cli("issue", "check", str(issue_id)).exit_code == 1

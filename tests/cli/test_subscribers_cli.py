@@ -149,9 +149,9 @@ def test_segment_create_and_count(run_cli, people: Path) -> None:  # type: ignor
         ("subscriber", "show", "nobody@example.com", "--json"),
     ],
 )
-def test_user_mistakes_are_one_json_line_and_exit_code_2(
+def test_user_mistakes_are_one_json_line_and_exit_code_2(  # type: ignore[no-untyped-def]
     run_cli, people: Path, args: tuple[str, ...]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     run_cli("list", "create", "weekly")
 
     result = run_cli(*(a.replace("{people}", str(people)) for a in args))
