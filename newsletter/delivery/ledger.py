@@ -130,17 +130,18 @@ def mailable_now() -> ColumnElement[bool]:
     Re-checked when rows are claimed and again just before each message (MSG-13, DLV-03), so
     an unsubscribe or a bounce that lands mid-campaign stops the messages not yet sent.
     """
-    # A join, not a nested IN (SELECT …): a subquery two levels down would not correlate
-    # with the outer ``deliveries`` row and would match any campaign's lists.
-    confirmed_on_a_campaign_list = (
-        select(Subscription.subscriber_id)
-        .join(CampaignList, CampaignList.list_id == Subscription.list_id)
+    # For each of the campaign's lists (usually one), a primary-key lookup of the subscription.
+    # Spelled this way so the database cannot choose to scan the list's whole membership.
+    # SQLAlchemy correlates only one level by itself: name the outer tables explicitly.
+    confirmed_on_a_campaign_list = exists().where(
+        CampaignList.campaign_id == Delivery.campaign_id,
+        exists()
         .where(
             Subscription.subscriber_id == Delivery.subscriber_id,
+            Subscription.list_id == CampaignList.list_id,
             Subscription.status == SubscriptionStatus.CONFIRMED,
-            CampaignList.campaign_id == Delivery.campaign_id,
         )
-        .exists()
+        .correlate(Delivery, CampaignList),
     )
     active = exists().where(
         Subscriber.id == Delivery.subscriber_id, Subscriber.status == SubscriberStatus.ACTIVE
@@ -174,20 +175,29 @@ def claim_batch(
     subscriber may no longer be mailed become ``skipped`` here. Every statement touches only
     the ``limit`` candidate rows, so a claim costs the same on a list of a million.
     """
-    candidates = (
-        select(Delivery.id)
-        .where(Delivery.campaign_id == campaign_id, due_condition(now))
-        .order_by(Delivery.id)
-        .limit(limit)
-    )
     throttled = throttled_domains(session, now)
-    if throttled:
-        candidates = candidates.where(Delivery.domain.not_in(throttled))
-    if session.get_bind().dialect.name == "postgresql":
-        # Two workers claiming at once each get different rows instead of waiting; the rows
-        # stay locked until this transaction ends.
-        candidates = candidates.with_for_update(skip_locked=True)
-    ids = list(session.scalars(candidates))
+
+    def candidates(condition: ColumnElement[bool], count: int) -> list[int]:
+        query = (
+            select(Delivery.id)
+            .where(Delivery.campaign_id == campaign_id, condition)
+            .order_by(Delivery.id)
+            .limit(count)
+        )
+        if throttled:
+            query = query.where(Delivery.domain.not_in(throttled))
+        if session.get_bind().dialect.name == "postgresql":
+            # Two workers claiming at once each get different rows instead of waiting; the
+            # rows stay locked until this transaction ends.
+            query = query.with_for_update(skip_locked=True)
+        return list(session.scalars(query))
+
+    # Retries that are due first, then new rows; each query walks ix_deliveries_claim.
+    ids = candidates(
+        and_(Delivery.status == DeliveryStatus.DEFERRED, Delivery.next_attempt_at <= now), limit
+    )
+    if len(ids) < limit:
+        ids += candidates(Delivery.status == DeliveryStatus.PENDING, limit - len(ids))
     if not ids:
         return []
     session.execute(
@@ -218,12 +228,16 @@ def claim_batch(
 
 def _claimed_rows(session: Session, ids: Sequence[int]) -> list[Claimed]:
     first_list = (
-        select(func.min(Subscription.list_id))
-        .join(CampaignList, CampaignList.list_id == Subscription.list_id)
+        select(func.min(CampaignList.list_id))
         .where(
-            Subscription.subscriber_id == Delivery.subscriber_id,
-            Subscription.status == SubscriptionStatus.CONFIRMED,
             CampaignList.campaign_id == Delivery.campaign_id,
+            exists()
+            .where(
+                Subscription.subscriber_id == Delivery.subscriber_id,
+                Subscription.list_id == CampaignList.list_id,
+                Subscription.status == SubscriptionStatus.CONFIRMED,
+            )
+            .correlate(Delivery, CampaignList),
         )
         .scalar_subquery()
     )
@@ -263,14 +277,16 @@ _MARK_IN_FLIGHT = (
             _subscribers.c.id == _deliveries.c.subscriber_id,
             _subscribers.c.status == SubscriberStatus.ACTIVE.value,
         ),
-        select(_subscriptions.c.subscriber_id)
-        .join(_campaign_lists, _campaign_lists.c.list_id == _subscriptions.c.list_id)
-        .where(
-            _subscriptions.c.subscriber_id == _deliveries.c.subscriber_id,
-            _subscriptions.c.status == SubscriptionStatus.CONFIRMED.value,
+        exists().where(
             _campaign_lists.c.campaign_id == _deliveries.c.campaign_id,
-        )
-        .exists(),
+            exists()
+            .where(
+                _subscriptions.c.subscriber_id == _deliveries.c.subscriber_id,
+                _subscriptions.c.list_id == _campaign_lists.c.list_id,
+                _subscriptions.c.status == SubscriptionStatus.CONFIRMED.value,
+            )
+            .correlate(_deliveries, _campaign_lists),
+        ),
     )
     .values(in_flight_at=bindparam("now"), message_id=bindparam("message_id"))
 )
@@ -331,10 +347,12 @@ WHERE d.id = %(delivery_id)s AND d.lease_owner = %(owner)s AND d.status = 'sendi
     AND d.in_flight_at IS NULL
     AND EXISTS (SELECT 1 FROM subscribers AS s WHERE s.id = d.subscriber_id AND s.status = 'active')
     AND EXISTS (
-        SELECT 1 FROM subscriptions AS sub
-        JOIN campaign_lists AS cl ON cl.list_id = sub.list_id
-        WHERE sub.subscriber_id = d.subscriber_id AND sub.status = 'confirmed'
-            AND cl.campaign_id = d.campaign_id
+        SELECT 1 FROM campaign_lists AS cl
+        WHERE cl.campaign_id = d.campaign_id AND EXISTS (
+            SELECT 1 FROM subscriptions AS sub
+            WHERE sub.subscriber_id = d.subscriber_id AND sub.list_id = cl.list_id
+                AND sub.status = 'confirmed'
+        )
     )
 """
 
@@ -510,7 +528,8 @@ def next_due_at(session: Session, campaign_id: int, now: dt.datetime) -> dt.date
     """
     pending = and_(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.PENDING)
     throttled = throttled_domains(session, now)
-    if session.scalar(select(exists().where(pending, Delivery.domain.not_in(throttled)))):
+    claimable = and_(pending, Delivery.domain.not_in(throttled)) if throttled else pending
+    if session.scalar(select(exists().where(claimable))):
         return now
     candidates = [
         session.scalar(

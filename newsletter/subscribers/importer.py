@@ -5,12 +5,19 @@ and commits batch after batch. A kill mid-import leaves whole batches committed;
 same import again adds nothing twice (the unique normalised address decides), and reports the
 rows already there as unchanged.
 
+Consent (LAW-04): every subscription an import creates carries its proof in write-once columns
+(``consent_source``, ``consented_at``, ``import_id``) pointing at the ``SubscriberImport`` run
+(file name, SHA-256 of the file, list, source, time). A later change (re-activating or
+re-subscribing with ``reactivate_suppressed``) is a ``ConsentEvent``, like every other change.
+
 Speed: a batch costs one SELECT of the erased and one of the already known addresses, one bulk
 load of the rows that need work into a temporary table (``COPY`` on PostgreSQL, ``executemany``
-on SQLite), then the inserts into subscribers, consent events and subscriptions from it (on
-PostgreSQL one statement). Rows already imported cost only the SELECTs: a re-run is fast.
-Memory: one batch, the per-domain cache of ``address.normalise_email`` and at most
-``MAX_ERRORS_KEPT`` errors, whatever the size of the file.
+on SQLite), then the inserts into subscribers and subscriptions (and the rare consent event)
+from it (on PostgreSQL one statement). Rows already imported cost only the SELECTs: a re-run is
+fast. On PostgreSQL a reader thread prepares the batches (including their COPY text) while the
+database writes, and a big file is written by two connections, split by address.
+Memory: a few batches, the per-domain cache of ``address.normalise_email``, a bounded cache of
+encoded attribute sets and at most ``MAX_ERRORS_KEPT`` errors, whatever the size of the file.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('campaign_id', 'subscriber_id', name=op.f('uq_deliveries_campaign_id'))
     )
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
-        batch_op.create_index('ix_deliveries_claim', ['campaign_id', 'status', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_deliveries_claim', ['campaign_id', 'status', 'id'], unique=False)
         batch_op.create_index('ix_deliveries_lease', ['status', 'lease_expires_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_deliveries_message_id'), ['message_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_deliveries_subscriber_id'), ['subscriber_id'], unique=False)
