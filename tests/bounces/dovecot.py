@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from tests.conftest import unavailable
 
 DOVECOT = Path("/usr/sbin/dovecot")
 USER = "bounces"
@@ -142,7 +142,7 @@ def _wait_for(port: int, log: Path) -> None:
 def running_dovecot() -> Iterator[Dovecot]:
     """Start a private Dovecot and stop it (and remove its files) afterwards."""
     if not DOVECOT.exists() or os.geteuid() != 0:
-        pytest.skip("needs /usr/sbin/dovecot and root (to start it on private ports)")
+        unavailable("needs /usr/sbin/dovecot and root (to start it on private ports)")
     mail = pwd.getpwnam("mail")
     root = Path(tempfile.mkdtemp(prefix="dovecot-"))
     root.chmod(0o755)

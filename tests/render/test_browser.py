@@ -16,6 +16,7 @@ import pytest
 
 from newsletter.render.email import RenderedEmail
 from newsletter.render.personalise import PersonalTemplate
+from tests.conftest import unavailable
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -40,9 +41,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing on CI; install Debian's chromium package")
-        pytest.skip(f"{CHROMIUM} is not installed")
+        unavailable(f"{CHROMIUM} is not installed (Debian's chromium package)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
