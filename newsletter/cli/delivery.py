@@ -26,14 +26,18 @@ def register(cli: click.Group) -> None:
 
 @click.command()
 @click.argument("issue_id", type=int)
-@click.option(
-    "--list", "list_names", multiple=True, required=True, help="List to send to (repeatable)."
-)
+@click.option("--list", "list_names", multiple=True, help="List to send to (repeatable).")
+@click.option("--segment", help="Only the subscribers a saved segment of one list matches.")
 @click.option("--at", "send_at", help="Start at this ISO time (e.g. 2026-12-01T08:00+06:00).")
 @click.option("--wait", is_flag=True, help="Stay until every recipient is done, with progress.")
 @json_option
 def send(
-    issue_id: int, list_names: tuple[str, ...], send_at: str | None, wait: bool, as_json: bool
+    issue_id: int,
+    list_names: tuple[str, ...],
+    segment: str | None,
+    send_at: str | None,
+    wait: bool,
+    as_json: bool,
 ) -> None:
     """Send issue ISSUE_ID to the subscribers of the given lists (each person once)."""
     config = settings()
@@ -43,6 +47,7 @@ def send(
             session,
             issue_id=issue_id,
             list_names=list(list_names),
+            segment_name=segment,
             send_at=_iso_time(send_at) if send_at else None,
         )
         recipients = service.schedule_or_start(session, config, campaign, now)

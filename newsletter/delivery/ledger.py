@@ -24,6 +24,7 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     ColumnExpressionArgument,
+    Select,
     Table,
     and_,
     bindparam,
@@ -54,6 +55,7 @@ from newsletter.subscribers.models import (
     Subscription,
     SubscriptionStatus,
 )
+from newsletter.subscribers.segments import segment_subscribers
 from newsletter.subscribers.service import mailable_subscribers
 
 
@@ -88,13 +90,20 @@ def email_domain(session: Session, email: ColumnExpressionArgument[str]) -> Colu
     return func.lower(func.substr(email, func.instr(email, "@") + 1))
 
 
+def audience(campaign: Campaign) -> Select[int]:
+    """Ids of who the campaign mails: its segment's subscribers, or its lists' (each once)."""
+    if campaign.segment is not None:
+        return segment_subscribers(campaign.segment)
+    return mailable_subscribers(campaign.list_ids)
+
+
 def create_deliveries(session: Session, campaign: Campaign, now: dt.datetime) -> None:
     """Add one pending row per recipient: active, confirmed on any campaign list, each once.
 
     One INSERT … SELECT: the database streams it, so memory stays flat whatever the list size.
     Rows that exist already (a restarted start) are left alone.
     """
-    recipients = mailable_subscribers(campaign.list_ids).subquery()
+    recipients = audience(campaign).subquery()
     already = select(Delivery.subscriber_id).where(
         Delivery.campaign_id == campaign.id, Delivery.subscriber_id.is_not(None)
     )

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from newsletter.db import Base, intpk, utcnow
 from newsletter.errors import InvalidTransition
 from newsletter.issues.models import Issue
+from newsletter.subscribers.models import Segment
 
 
 class CampaignStatus(enum.StrEnum):
@@ -82,6 +83,8 @@ class Campaign(Base):
     issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id"))
     status: Mapped[CampaignStatus] = mapped_column(default=CampaignStatus.DRAFT)
     send_at: Mapped[dt.datetime | None]
+    # A saved filter over the campaign's (single) list, evaluated when the campaign starts.
+    segment_id: Mapped[int | None] = mapped_column(ForeignKey("segments.id"))
     # Why the campaign is paused or failed, in words an editor understands.
     status_reason: Mapped[str | None] = mapped_column(Text)
     recipient_count: Mapped[int] = mapped_column(default=0)
@@ -90,6 +93,7 @@ class Campaign(Base):
     finished_at: Mapped[dt.datetime | None]
 
     issue: Mapped[Issue] = relationship(lazy="selectin")
+    segment: Mapped[Segment | None] = relationship(lazy="selectin")
     lists: Mapped[list[CampaignList]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
     @property

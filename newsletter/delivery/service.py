@@ -27,6 +27,7 @@ from newsletter.issues.models import IssueStatus
 from newsletter.issues.service import get_issue
 from newsletter.render import service as render_service
 from newsletter.subscribers.models import MailingList
+from newsletter.subscribers.segments import get_segment
 from newsletter.subscribers.service import get_list
 
 RATE_WINDOW_SECONDS = 60
@@ -46,16 +47,27 @@ class CampaignReport:
 
 
 def create_campaign(
-    session: Session, *, issue_id: int, list_names: list[str], send_at: dt.datetime | None = None
+    session: Session,
+    *,
+    issue_id: int,
+    list_names: list[str],
+    send_at: dt.datetime | None = None,
+    segment_name: str | None = None,
 ) -> Campaign:
-    if not list_names:
-        raise InvalidInput("a campaign needs at least one list (--list NAME)")
-    issue = get_issue(session, issue_id)
-    lists = [get_list(session, name) for name in dict.fromkeys(list_names)]
+    """An issue to one or more lists, or to a segment (a saved filter over one list)."""
+    segment = get_segment(session, segment_name) if segment_name else None
+    list_ids = [get_list(session, name).id for name in dict.fromkeys(list_names)]
+    if segment is not None:
+        if list_ids not in ([], [segment.list_id]):
+            raise InvalidInput(f"segment {segment.name!r} is part of one list; give only that one")
+        list_ids = [segment.list_id]
+    if not list_ids:
+        raise InvalidInput("a campaign needs at least one list (--list NAME) or a --segment")
     campaign = Campaign(
-        issue=issue,
+        issue=get_issue(session, issue_id),
         send_at=send_at,
-        lists=[CampaignList(list_id=mailing_list.id) for mailing_list in lists],
+        segment=segment,
+        lists=[CampaignList(list_id=list_id) for list_id in list_ids],
     )
     session.add(campaign)
     session.flush()
@@ -110,14 +122,8 @@ def start_campaign(session: Session, settings: Settings, campaign_id: int, now: 
 
 def ledger_preview_count(session: Session, campaign: Campaign) -> int:
     """How many would receive it if it started now (stated before a scheduled send)."""
-    from newsletter.subscribers.service import mailable_subscribers
-
-    return (
-        session.scalar(
-            select(func.count()).select_from(mailable_subscribers(campaign.list_ids).subquery())
-        )
-        or 0
-    )
+    query = select(func.count()).select_from(ledger.audience(campaign).subquery())
+    return session.scalar(query) or 0
 
 
 def start_due_campaigns(session: Session, settings: Settings, now: dt.datetime) -> list[int]:

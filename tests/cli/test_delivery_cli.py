@@ -120,3 +120,37 @@ def test_test_send_mails_the_given_addresses_only(
     assert result.json()["results"][0]["result"].startswith("accepted")
     assert relay.handler.copies() == {"editor@example.org": 1}
     assert relay.handler.accepted[0].message()["Subject"].startswith("[TEST] ")
+
+
+def test_send_to_a_segment_mails_only_its_matches(
+    run_cli: Run, relay: Relay, tmp_path: object
+) -> None:
+    people = f"{tmp_path}/people.csv"
+    with open(people, "w", encoding="utf-8") as f:
+        f.write(
+            "email,name,city\nann@example.org,Ann,Almaty\nbob@example.org,Bob,Bishkek\n"
+            "cem@example.org,Cem,Almaty\n"
+        )
+    run_cli("import-bulletin", str(SAMPLE_BULLETIN))
+    issue_id = run_cli("issue", "create", "--subject", "Weekly", "--json").json()["id"]
+    run_cli("list", "create", "weekly")
+    run_cli("subscribers", "import", people, "--list", "weekly")
+    run_cli(
+        "segment", "create", "almaty", "--list", "weekly", "--where", "attributes.city = 'Almaty'"
+    )
+
+    result = run_cli(
+        "send",
+        str(issue_id),
+        "--segment",
+        "almaty",
+        "--wait",
+        "--json",
+        env={"NEWSLETTER_SMTP_URL": relay.env_url},
+    )
+
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["recipients"] == 2
+    assert relay.handler.copies() == {"ann@example.org": 1, "cem@example.org": 1}
+    assert run_cli("send", str(issue_id), "--segment", "nowhere").exit_code == 2
+    assert run_cli("send", str(issue_id)).exit_code == 2

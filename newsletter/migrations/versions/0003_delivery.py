@@ -40,12 +40,14 @@ def upgrade() -> None:
     sa.Column('issue_id', sa.Integer(), nullable=False),
     sa.Column('status', sa.Enum('draft', 'scheduled', 'sending', 'paused', 'sent', 'cancelled', 'failed', name='campaignstatus', native_enum=False, length=32), nullable=False),
     sa.Column('send_at', newsletter.db.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('segment_id', sa.Integer(), nullable=True),
     sa.Column('status_reason', sa.Text(), nullable=True),
     sa.Column('recipient_count', sa.Integer(), nullable=False),
     sa.Column('created_at', newsletter.db.UtcDateTime(timezone=True), nullable=False),
     sa.Column('started_at', newsletter.db.UtcDateTime(timezone=True), nullable=True),
     sa.Column('finished_at', newsletter.db.UtcDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['issue_id'], ['issues.id'], name=op.f('fk_campaigns_issue_id_issues')),
+    sa.ForeignKeyConstraint(['segment_id'], ['segments.id'], name=op.f('fk_campaigns_segment_id_segments')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_campaigns'))
     )
     op.create_table('campaign_lists',
