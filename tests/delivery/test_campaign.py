@@ -63,6 +63,18 @@ def ledger(settings: Settings, campaign_id: int) -> dict[str, DeliveryStatus]:
         return {email: status for email, status in rows}
 
 
+def send_in_background(settings: Settings, *, wait: bool) -> threading.Thread:
+    """Run the embedded send loop in a thread, as ``newsletter send`` would in its process."""
+    sender = threading.Thread(target=jobs.run_until_idle, args=(settings,), kwargs={"wait": wait})
+    sender.start()
+    return sender
+
+
+def wait_for_first_message(relay: Relay) -> None:
+    while not relay.handler.accepted:
+        time.sleep(0.01)
+
+
 def campaign_status(settings: Settings, campaign_id: int) -> CampaignStatus:
     with session_scope(settings) as session:
         campaign = session.get(Campaign, campaign_id)
@@ -181,10 +193,8 @@ def test_an_unsubscribe_during_the_send_is_honoured(
     leaving = recipients[-1]
     campaign_id = start(settings, issue_id, ["weekly"])
 
-    sender = threading.Thread(target=jobs.run_until_idle, args=(settings,), kwargs={"wait": True})
-    sender.start()
-    while not relay.handler.accepted:
-        time.sleep(0.01)
+    sender = send_in_background(settings, wait=True)
+    wait_for_first_message(relay)
     with session_scope(settings) as session:  # the whole batch is already claimed by now
         subscriber = session.scalars(select(Subscriber).where(Subscriber.email == leaving)).one()
         subscriber.transition(SubscriberStatus.UNSUBSCRIBED)
@@ -204,8 +214,7 @@ def test_pause_stops_within_two_seconds_and_resume_finishes(
     seed.subscribers(settings, "weekly", recipients)
     campaign_id = start(settings, issue_id, ["weekly"])
 
-    sender = threading.Thread(target=jobs.run_until_idle, args=(settings,), kwargs={"wait": False})
-    sender.start()
+    sender = send_in_background(settings, wait=False)
     time.sleep(1.0)
     with session_scope(settings) as session:
         service.pause(session, campaign_id)
@@ -232,8 +241,7 @@ def test_cancel_stops_the_campaign_for_good(committed_settings: Settings, relay:
     seed.subscribers(settings, "weekly", emails("c", 100))
     campaign_id = start(settings, issue_id, ["weekly"])
 
-    sender = threading.Thread(target=jobs.run_until_idle, args=(settings,), kwargs={"wait": True})
-    sender.start()
+    sender = send_in_background(settings, wait=True)
     time.sleep(0.5)
     with session_scope(settings) as session:
         service.cancel(session, campaign_id, jobs.utcnow())
@@ -279,10 +287,8 @@ def test_the_rate_limit_holds_within_ten_percent(
     seed.subscribers(settings, "weekly", emails("rl", 400))
     start(settings, issue_id, ["weekly"])
 
-    sender = threading.Thread(target=jobs.run_until_idle, args=(settings,), kwargs={"wait": True})
-    sender.start()
-    while not relay.handler.accepted:
-        time.sleep(0.01)
+    sender = send_in_background(settings, wait=True)
+    wait_for_first_message(relay)
     time.sleep(1.0)  # measure a steady window, not the start
     before = len(relay.handler.accepted)
     time.sleep(10.0)
@@ -328,10 +334,8 @@ def test_leaving_the_campaign_list_mid_send_is_honoured_despite_other_lists(
     leaving = recipients[-1]
     campaign_id = start(settings, issue_id, ["weekly"])
 
-    sender = threading.Thread(target=jobs.run_until_idle, args=(settings,), kwargs={"wait": True})
-    sender.start()
-    while not relay.handler.accepted:
-        time.sleep(0.01)
+    sender = send_in_background(settings, wait=True)
+    wait_for_first_message(relay)
     with session_scope(settings) as session:
         subscription = session.scalars(
             select(Subscription)
