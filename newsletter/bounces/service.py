@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -553,3 +553,32 @@ def _processed(record: BounceEventRecord) -> ProcessedEvent:
 def _summary(results: Sequence[ProcessedEvent]) -> str:
     counts = Counter(f"{r.kind.value}: {r.action.value}" for r in results)
     return ", ".join(f"{key} ×{n}" if n > 1 else key for key, n in sorted(counts.items()))
+
+
+def forget_subscriber(session: Session, subscriber_id: int, email: str) -> int:
+    """Erasure (GDPR Art. 17, LAW-06): drop every bounce record that names the subscriber.
+
+    Their events and the raw messages those events came from (a DSN quotes the address) go;
+    the status audit trail goes with the subscriber row (ON DELETE CASCADE). Campaign-wide
+    counts lose those rows too. Returns how many events were removed.
+    """
+    events = list(
+        session.scalars(
+            select(BounceEventRecord).where(
+                or_(
+                    BounceEventRecord.subscriber_id == subscriber_id,
+                    BounceEventRecord.recipient == email.lower(),
+                )
+            )
+        )
+    )
+    message_ids = {e.bounce_message_id for e in events if e.bounce_message_id is not None}
+    for event in events:
+        session.delete(event)
+    session.flush()
+    if message_ids:
+        session.execute(
+            delete(BounceEventRecord).where(BounceEventRecord.bounce_message_id.in_(message_ids))
+        )
+        session.execute(delete(BounceMessage).where(BounceMessage.id.in_(message_ids)))
+    return len(events)

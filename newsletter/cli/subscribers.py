@@ -12,6 +12,7 @@ from typing import IO, Any
 import click
 
 from newsletter import jobs as newsletter_jobs
+from newsletter.bounces.service import forget_subscriber
 from newsletter.cli.context import emit, json_option, settings, transaction
 from newsletter.db import utcnow
 from newsletter.subscribers import jobs
@@ -264,7 +265,10 @@ def subscriber_delete(email: str, as_json: bool) -> None:
     Only a keyed hash of the address is kept, so that no import adds it again.
     """
     with transaction() as session:
-        address = find_subscriber(session, email).email
+        subscriber = find_subscriber(session, email)
+        address = subscriber.email
+        # Bounces name the address too; they are a later stage's records, so erased from here.
+        forget_subscriber(session, subscriber.id, address)
         erase_subscriber(session, settings().secret_key, address)
     emit({"erased": True}, as_json, lambda d: click.echo(f"erased {address}"))
 

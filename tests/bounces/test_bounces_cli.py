@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from newsletter.config import Settings
-from newsletter.db import session_scope
+from newsletter.db import Base, session_scope
 from newsletter.subscribers.models import Subscriber, SubscriberStatus
 from tests.bounces.test_service import World, dsn
 from tests.conftest import Run
@@ -133,3 +133,22 @@ def test_reinstate_makes_a_bounced_subscriber_active(
             select(Subscriber.status).where(Subscriber.email == "cli@example.org")
         )
     assert status is SubscriberStatus.ACTIVE
+
+
+def test_erasing_a_subscriber_leaves_their_address_in_no_table(
+    run_cli: Run, committed_settings: Settings, tmp_path: Path, verp_reader: tuple[int, str]
+) -> None:
+    _, verp = verp_reader
+    (tmp_path / "a.eml").write_bytes(dsn("cli@example.org"))
+    run_cli("bounces", "process", str(tmp_path / "a.eml"), "--rcpt", verp)
+
+    assert run_cli("subscriber", "delete", "cli@example.org").exit_code == 0
+
+    with session_scope(committed_settings) as session:
+        for table in Base.metadata.sorted_tables:
+            for row in session.execute(select(table)):
+                for value in row:
+                    text = (
+                        value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+                    )
+                    assert "cli@example.org" not in text.lower(), table.name

@@ -22,7 +22,14 @@ from newsletter.bounces.sources.receiver import (
 )
 from newsletter.config import Settings, parse_smtp_url
 from newsletter.db import session_scope
-from newsletter.subscribers.models import Subscriber, SubscriberStatus
+from newsletter.subscribers.models import (
+    MailingList,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    SubscriptionStatus,
+)
+from newsletter.subscribers.tokens import unsubscribe_mailto, unsubscribe_token
 from tests.bounces.test_service import dsn
 from tests.delivery.relay import free_port, running_relay
 
@@ -155,3 +162,39 @@ def test_the_receiver_never_sends_mail(committed_settings: Settings) -> None:
         processor.join()  # after the receiver stopped: every hand-off is queued
         assert relay.handler.accepted == []
         assert relay.handler.transactions == 0
+
+
+def test_mail_to_the_list_unsubscribe_mailto_unsubscribes_at_once(running: Running) -> None:
+    settings = running.settings
+    with session_scope(settings) as session:
+        weekly = MailingList(name="weekly", description="")
+        reader = Subscriber(email="reader@example.org", name="Reader", attributes={})
+        session.add_all([weekly, reader])
+        session.flush()
+        session.add(
+            Subscription(
+                subscriber_id=reader.id, list_id=weekly.id, status=SubscriptionStatus.CONFIRMED
+            )
+        )
+        mailto = unsubscribe_mailto(
+            settings, unsubscribe_token(settings.secret_key, reader.id, weekly.id)
+        )
+    address = mailto.removeprefix("mailto:").split("?")[0]
+    tampered = address.replace("unsubscribe+", "unsubscribe+x", 1)
+
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        running.send(
+            b"Subject: unsubscribe\r\n\r\nplease\r\n", rcpt=tampered, mail_from="reader@example.org"
+        )
+    running.send(
+        b"Subject: unsubscribe\r\n\r\nplease\r\n",
+        rcpt=address.upper(),
+        mail_from="reader@example.org",
+    )
+
+    with session_scope(settings) as session:
+        status = session.scalar(
+            select(Subscription.status).where(Subscription.list_id == weekly.id)
+        )
+    assert status is SubscriptionStatus.UNSUBSCRIBED
+    assert stored(settings) == []  # an unsubscribe request is not a bounce

@@ -29,7 +29,10 @@ from aiosmtpd.smtp import SMTP
 from newsletter.bounces import service
 from newsletter.bounces.models import BounceSource
 from newsletter.config import Settings
-from newsletter.db import session_scope
+from newsletter.db import session_scope, utcnow
+from newsletter.errors import InvalidInput
+from newsletter.subscribers.consent import unsubscribe_by_token
+from newsletter.subscribers.tokens import read_unsubscribe_token
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,9 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 # A bounce is addressed to one VERP address; a few more tolerate odd MTAs, hundreds are abuse.
 MAX_RECIPIENTS = 20
+UNSUBSCRIBE_PREFIX = (
+    "unsubscribe+"  # the local part of newsletter.subscribers.tokens.unsubscribe_mailto
+)
 STORE_THREADS = 4  # concurrent database writers (PostgreSQL); SQLite queues them anyway
 
 # What the receiver does with a stored message id once it has answered 250.
@@ -57,10 +63,24 @@ class BounceHandler:
     async def handle_RCPT(  # noqa: N802 - the hook names are aiosmtpd's
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
-        if address.rpartition("@")[2].lower() != self.domain:
+        local, _, domain = address.rpartition("@")
+        if domain.lower() != self.domain:
             return "550 5.1.1 This server only accepts mail for its bounce addresses"
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return "452 4.5.3 Too many recipients"
+        if local.lower().startswith(UNSUBSCRIBE_PREFIX):
+            # The mailto: of List-Unsubscribe (RFC 2369): any message to it unsubscribes.
+            token = local[len(UNSUBSCRIBE_PREFIX) :].lower()
+            try:
+                read_unsubscribe_token(self.settings.secret_key, token)
+            except InvalidInput:
+                return "550 5.1.1 Unknown unsubscribe address"
+            envelope.unsubscribe_tokens = {
+                **getattr(envelope, "unsubscribe_tokens", {}),
+                address: token,
+            }
+            envelope.rcpt_tos.append(address)  # aiosmtpd wants a recipient before DATA
+            return "250 2.1.5 OK"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -69,8 +89,12 @@ class BounceHandler:
         if isinstance(raw, str):  # only if someone runs aiosmtpd with decode_data=True
             raw = raw.encode("utf-8", "surrogateescape")
         loop = asyncio.get_running_loop()
+        tokens: dict[str, str] = getattr(envelope, "unsubscribe_tokens", {})
+        bounce_rcpts = [rcpt for rcpt in envelope.rcpt_tos if rcpt not in tokens]
         try:
-            ids = await loop.run_in_executor(self.executor, self.store, raw, envelope.rcpt_tos)
+            if tokens:
+                await loop.run_in_executor(self.executor, self.unsubscribe, list(tokens.values()))
+            ids = await loop.run_in_executor(self.executor, self.store, raw, bounce_rcpts)
         except Exception:
             # Nothing was stored, so we must not say 250: the sending MTA keeps the bounce
             # and tries again later. Logged with a traceback because it is our failure.
@@ -83,6 +107,12 @@ class BounceHandler:
                 self._handoffs.add(future)
             future.add_done_callback(self._handed_off)
         return "250 2.0.0 Stored"
+
+    def unsubscribe(self, tokens: list[str]) -> None:
+        """Unsubscribe for each mailed unsubscribe address, committed before the 250."""
+        with session_scope(self.settings) as session:
+            for token in tokens:
+                unsubscribe_by_token(session, self.settings.secret_key, token, now=utcnow())
 
     def store(self, raw: bytes, rcpts: list[str]) -> list[int]:
         """One row per envelope recipient, committed before the SMTP reply."""
