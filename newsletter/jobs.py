@@ -38,6 +38,7 @@ TASK_PREFIX = "newsletter."
 logger = logging.getLogger(__name__)
 # Longest sleep of the in-process loop between checks, so Ctrl-C and pauses are seen quickly.
 IDLE_POLL_SECONDS = 1.0
+STATISTICS_EVERY_SECONDS = 60.0
 
 
 def utcnow() -> dt.datetime:
@@ -84,6 +85,8 @@ def tick(settings: Settings | None = None) -> dict[str, Any]:
         lanes.ensure_lanes(session, settings.max_connections)
         started = delivery_service.start_due_campaigns(session, settings, now)
         released, possibly_sent = ledger.recover_expired_leases(session, now)
+        if _statistics_due() and delivery_service.sending_campaign_ids(session):
+            ledger.refresh_statistics(session)
     kicked = kick(settings)
     return {
         "started": started,
@@ -130,6 +133,17 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "send_lane": send_lane,
     "tick": tick,
 }
+
+
+_last_statistics = [0.0]
+
+
+def _statistics_due() -> bool:
+    """At most once a minute per process: ANALYZE samples the table, it does not read it all."""
+    if time.monotonic() - _last_statistics[0] < STATISTICS_EVERY_SECONDS:
+        return False
+    _last_statistics[0] = time.monotonic()
+    return True
 
 
 def task_name(job: str) -> str:

@@ -34,6 +34,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Session
@@ -493,6 +494,17 @@ def recover_expired_leases(session: Session, now: dt.datetime) -> tuple[int, int
         .execution_options(synchronize_session=False)
     )
     return affected_rows(released), affected_rows(possibly_sent)
+
+
+def refresh_statistics(session: Session) -> None:
+    """Let PostgreSQL re-count the ledger's statuses while a campaign moves.
+
+    Its planner picks the claim query's index from these counts. Left at "every row pending"
+    (the state when a campaign starts), a late claim walks the primary key past every row
+    already sent: measured 126 ms instead of 28 ms per batch at 300,000 rows.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE deliveries"))
 
 
 def renew_lease(session: Session, *, owner: str, now: dt.datetime, lease_seconds: int) -> None:
