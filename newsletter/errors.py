@@ -16,7 +16,8 @@ The tree::
     │   │       │                          the recipient (maybe_delivered: after the final dot)
     │   │       └── RelayUnreachableError  no connection at all: wait for the relay
     │   └── PermanentDeliveryError     do not retry (5xx)
-    └── BounceParseError           a message that cannot be read as mail at all
+
+A bounce that cannot be read is not an error: ``parse_bounce`` classifies it as unparseable.
 
 Foreign exceptions (smtplib, imaplib, email-validator, SQLAlchemy) are translated into these
 where the foreign library is called, with ``raise ... from exc``; nothing above that layer
@@ -106,7 +107,3 @@ class RelayUnreachableError(RelayUnavailableError):
 
 class PermanentDeliveryError(DeliveryError):
     """Do not retry: a 5xx reply."""
-
-
-class BounceParseError(NewsletterError):
-    """A message that cannot be read as mail at all."""

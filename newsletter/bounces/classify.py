@@ -16,7 +16,6 @@ import re
 
 from newsletter.bounces.event import BounceEvent, BounceKind, normalise_address
 
-HARD_STATUSES = frozenset({"5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10"})
 SOFT_PERMANENT_STATUSES = frozenset({"5.2.2", "5.2.3", "5.3.4"})
 # Codes that say nothing beyond "it failed": the diagnostic wording decides then.
 GENERIC_STATUSES = frozenset({"5.0.0", "4.0.0", "5.5.0", "4.5.0"})

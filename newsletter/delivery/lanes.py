@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.db import affected_rows, insert_ignoring_duplicates
@@ -91,7 +91,7 @@ def relay_down(
 def relay_up(session: Session, lane: int) -> None:
     session.execute(
         update(SendLane)
-        .where(SendLane.lane == lane, and_(SendLane.relay_step > 0))
+        .where(SendLane.lane == lane, SendLane.relay_step > 0)
         .values(relay_step=0, relay_retry_at=None)
         .execution_options(synchronize_session=False)
     )

@@ -49,10 +49,6 @@ class MailboxUrl:
     def tls(self) -> bool:
         return self.scheme.endswith("s")
 
-    @property
-    def protocol(self) -> str:
-        return self.scheme.rstrip("s") if self.scheme != "imap" else "imap"
-
 
 @dataclass(frozen=True, slots=True)
 class PollResult:

@@ -148,8 +148,7 @@ class BackgroundProcessor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.queue: queue.Queue[int | None] = queue.Queue()
-        self.processed = 0
-        self.failed = 0
+        self.failed = 0  # messages whose processing raised; they stay stored for a retry
         self.thread = threading.Thread(target=self._run, name="bounce-process", daemon=True)
 
     def __call__(self, bounce_message_id: int) -> None:
@@ -172,7 +171,6 @@ class BackgroundProcessor:
         while (bounce_message_id := self.queue.get()) is not None:
             try:
                 service.process_stored(self.settings, bounce_message_id)
-                self.processed += 1
             except Exception:
                 # The message stays stored with processed_at NULL, and processing is
                 # idempotent: a later sweep retries it. One bad message must not stop the rest.
