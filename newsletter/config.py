@@ -70,6 +70,12 @@ VARIABLES: tuple[Variable, ...] = (
         "without it.",
     ),
     Variable(
+        "NEWSLETTER_MAX_BULLETIN_BYTES",
+        "5242880",
+        "Largest bulletin export `import-bulletin` accepts, in bytes (5 MiB); a bigger file is "
+        "refused before it is parsed.",
+    ),
+    Variable(
         "NEWSLETTER_RATES_MAX_AGE_DAYS",
         "7",
         "The pre-send check fails when the issue's rate snapshot is older than the issue "
@@ -186,6 +192,7 @@ class Settings:
     base_url: str
     secret_key: str
     postal_address: str | None
+    max_bulletin_bytes: int
     rates_max_age_days: int
     template_dir: Path
     smtp: SmtpUrl
@@ -216,8 +223,15 @@ class Settings:
         return self.broker_url is None
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate every setting; raise ``ConfigError`` naming the first bad one."""
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, create_secret_key: bool = True
+) -> Settings:
+    """Read and validate every setting; raise ``ConfigError`` naming the first bad one.
+
+    ``create_secret_key=False`` is for commands that only read: in embedded mode without a
+    key file (or with one they may not read) they get a key for this process only instead of
+    writing ``newsletter.secret``; nothing they do signs a link that must verify later.
+    """
     env = os.environ if environ is None else environ
 
     def raw(name: str) -> str | None:
@@ -254,8 +268,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         from_address=from_address,
         reply_to=reply_to,
         base_url=parsed("NEWSLETTER_BASE_URL", _base_url),
-        secret_key=_secret_key(raw("NEWSLETTER_SECRET_KEY"), broker_url, database_url),
+        secret_key=_secret_key(
+            raw("NEWSLETTER_SECRET_KEY"), broker_url, database_url, create=create_secret_key
+        ),
         postal_address=raw("NEWSLETTER_POSTAL_ADDRESS"),
+        max_bulletin_bytes=parsed("NEWSLETTER_MAX_BULLETIN_BYTES", _positive_int),
         rates_max_age_days=parsed("NEWSLETTER_RATES_MAX_AGE_DAYS", _non_negative_int),
         template_dir=parsed("NEWSLETTER_TEMPLATE_DIR", _directory)
         if template_raw
@@ -393,7 +410,9 @@ def _feedback_sender(value: str) -> str:
     return value
 
 
-def _secret_key(value: str | None, broker_url: str | None, database_url: str) -> str:
+def _secret_key(
+    value: str | None, broker_url: str | None, database_url: str, *, create: bool
+) -> str:
     if value is not None:
         if len(value) < 32:
             raise ConfigError("NEWSLETTER_SECRET_KEY must be at least 32 characters")
@@ -404,7 +423,20 @@ def _secret_key(value: str | None, broker_url: str | None, database_url: str) ->
             "NEWSLETTER_SECRET_KEY is required when a broker or PostgreSQL is configured"
         )
     key_file = Path(SECRET_KEY_FILE)
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(48) + "\n", encoding="utf-8")
-        key_file.chmod(0o600)
-    return key_file.read_text(encoding="utf-8").strip()
+    if not create:
+        try:
+            stored = key_file.read_text(encoding="utf-8").strip()
+        except OSError:  # none yet, or another user's: a reader needs no stored key
+            stored = ""
+        return stored or secrets.token_urlsafe(48)
+    try:
+        if not key_file.exists():
+            key_file.write_text(secrets.token_urlsafe(48) + "\n", encoding="utf-8")
+            key_file.chmod(0o600)
+        return key_file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"NEWSLETTER_SECRET_KEY is unset and {key_file.resolve()} cannot be "
+            f"{'read' if key_file.exists() else 'created'} ({exc.strerror}); set the variable "
+            "or run in a directory you can write"
+        ) from exc

@@ -5,6 +5,13 @@ the session (a CLI command, a web request, a task) owns the transaction::
 
     with session_scope(settings) as session:
         import_bulletin(session, text)
+
+The engine translates the database's own errors into ours where they happen (a
+``handle_error`` hook calling ``db_errors.translate_error``): a full disk, a locked or
+read-only file, a server that refuses connections or a database that does not exist reach the
+caller as ``StorageError``, ``DatabaseUnavailable``, ``ConfigError`` or ``SchemaOutOfDate``
+naming the database, never as ``sqlalchemy.exc.*``. ``ensure_schema`` is what a command calls
+first.
 """
 
 from __future__ import annotations
@@ -12,11 +19,13 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import enum
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, cast
+from urllib.parse import quote
 
 from sqlalchemy import (
     JSON,
@@ -30,13 +39,17 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
+    exc,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL, ExceptionContext
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 
 from newsletter.config import Settings
+from newsletter.db_errors import describe, sqlite_path, translate_error
+from newsletter.errors import ConfigError, NotFound, SchemaOutOfDate
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -120,11 +133,20 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def create_database_engine(url: str) -> Engine:
-    """An engine for ``url``; on SQLite with the pragmas and transaction handling we rely on."""
+def create_database_engine(url: str, *, readonly: bool = False) -> Engine:
+    """An engine for ``url``; on SQLite with the pragmas and transaction handling we rely on.
+
+    ``readonly``: for commands that only read. They never write (PostgreSQL: read-only
+    transactions; SQLite: the file opened read-only), so they work on a file or a standby they
+    may not write, and they take no write lock on SQLite.
+    """
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, pool_pre_ping=True)
+        _translate_errors(engine, url)
+        return engine.execution_options(postgresql_readonly=True) if readonly else engine
+    engine = create_engine(
+        _read_only_sqlite_url(url) if readonly else url, connect_args={"timeout": 30}
+    )
 
     @event.listens_for(engine, "connect")
     def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -132,37 +154,74 @@ def create_database_engine(url: str) -> Engine:
         # emit BEGIN itself (the recipe from SQLAlchemy's SQLite dialect documentation).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        if readonly:
+            cursor.execute("PRAGMA query_only=ON")
+        else:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(connection: Any) -> None:
         # IMMEDIATE: take the write lock at the start, so two writers queue on the busy
-        # timeout instead of one failing with "database is locked" when it upgrades.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # timeout instead of one failing with "database is locked" when it upgrades. A reader
+        # takes no lock: in WAL mode it reads its snapshot beside the writer.
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
+    _translate_errors(engine, url)
     return engine
 
 
+def _read_only_sqlite_url(url: str) -> URL | str:
+    """``url`` as a read-only SQLite URI (``file:…?mode=ro``).
+
+    A WAL database needs its ``-shm`` file even to be read. When that file is absent and the
+    directory is not ours to write, SQLite cannot create it, so the file is opened as
+    immutable: no process has the database open then (the last one to close it removed the
+    ``-shm``), and a reader that sees a write begin half-way gets at worst an odd report.
+    """
+    path = sqlite_path(url)
+    if path is None:
+        return url  # in memory: nothing on disk to protect
+    query = {"mode": "ro", "uri": "true"}
+    if not os.access(path.parent, os.W_OK) and not Path(f"{path}-shm").exists():
+        query["immutable"] = "1"
+    return URL.create("sqlite", database="file:" + quote(str(path)), query=query)
+
+
+def _translate_errors(engine: Engine, url: str) -> None:
+    @event.listens_for(engine, "handle_error")
+    def _handle_error(context: ExceptionContext) -> None:
+        if context.is_pre_ping:
+            return  # the pool is testing a connection; it reconnects on its own
+        translated = translate_error(
+            context.sqlalchemy_exception or context.original_exception, url
+        )
+        if translated is not None:
+            raise translated from context.sqlalchemy_exception
+
+
 @cache
-def _engine_for(url: str) -> Engine:
-    return create_database_engine(url)
+def _engine_for(url: str, readonly: bool = False) -> Engine:
+    return create_database_engine(url, readonly=readonly)
 
 
-def get_engine(settings: Settings) -> Engine:
-    return _engine_for(settings.database_url)
+def get_engine(settings: Settings, *, readonly: bool = False) -> Engine:
+    return _engine_for(settings.database_url, readonly)
 
 
-def session_factory(settings: Settings) -> sessionmaker[Session]:
-    return sessionmaker(get_engine(settings), expire_on_commit=False)
+def session_factory(settings: Settings, *, readonly: bool = False) -> sessionmaker[Session]:
+    return sessionmaker(get_engine(settings, readonly=readonly), expire_on_commit=False)
 
 
 @contextmanager
-def session_scope(settings: Settings) -> Iterator[Session]:
-    """One transaction: committed when the block ends, rolled back when it raises."""
-    with session_factory(settings).begin() as session:
+def session_scope(settings: Settings, *, readonly: bool = False) -> Iterator[Session]:
+    """One transaction: committed when the block ends, rolled back when it raises.
+
+    ``readonly``: a transaction that cannot write (see ``create_database_engine``).
+    """
+    with session_factory(settings, readonly=readonly).begin() as session:
         yield session
 
 
@@ -182,7 +241,14 @@ def upgrade(url: str, revision: str = "head") -> None:
     """Bring the schema at ``url`` up to ``revision`` (idempotent)."""
     from alembic import command
 
-    command.upgrade(alembic_config(url), revision)
+    try:
+        command.upgrade(alembic_config(url), revision)
+    except exc.DBAPIError as error:
+        # Alembic runs on an engine of its own, so its errors are translated here.
+        translated = translate_error(error, url)
+        if translated is None:
+            raise
+        raise translated from error
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -196,3 +262,68 @@ def head_revision() -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def ensure_schema(settings: Settings, *, writes: bool) -> str | None:
+    """Make sure the database has the schema this version needs; say what was done, if anything.
+
+    Embedded (a SQLite file): a command that writes creates the file and its schema, or
+    upgrades an older schema, and the sentence returned says so. A command that only reads
+    (``writes=False``) changes nothing: no file is created, an old schema is not upgraded.
+
+    PostgreSQL is never migrated behind an operator's back (several hosts share it, and an
+    upgrade is a decision): a schema that is behind raises ``SchemaOutOfDate`` naming both
+    revisions and ``newsletter db upgrade``.
+    """
+    url = settings.database_url
+    head = head_revision()
+    path = sqlite_path(url)
+    if path is not None:
+        if not path.parent.is_dir():
+            raise ConfigError(
+                f"NEWSLETTER_DATABASE_URL: the directory {path.parent} of the SQLite file "
+                "does not exist"
+            )
+        if not path.exists():
+            if not writes:
+                raise NotFound(
+                    f"there is no database at {path} yet: nothing has been stored (the first "
+                    "command that stores something creates it)"
+                )
+            upgrade(url)
+            return f"created the database {path} (schema revision {head})"
+    current = current_revision(get_engine(settings, readonly=not writes))
+    if current == head:
+        return None
+    known = current is None or _is_known_revision(current)
+    if path is not None and writes and known:
+        upgrade(url)
+        if current is None:
+            return f"created the schema in the database {path} (revision {head})"
+        return f"upgraded the database {path} from schema revision {current} to {head}"
+    if current is None:
+        raise SchemaOutOfDate(
+            f"the database {describe(url)} has no schema yet: run `newsletter db upgrade`"
+        )
+    if not known:
+        raise SchemaOutOfDate(
+            f"the database schema is at revision {current}, which this version does not know "
+            f"(it needs {head}): was it upgraded by a newer version of newsletter?"
+        )
+    raise SchemaOutOfDate(
+        f"the database schema is at revision {current}, this version needs {head}: "
+        "run `newsletter db upgrade`"
+    )
+
+
+def _is_known_revision(revision: str) -> bool:
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    try:
+        return (
+            ScriptDirectory.from_config(alembic_config("sqlite://")).get_revision(revision)
+            is not None
+        )
+    except CommandError:
+        return False

@@ -4,11 +4,18 @@ The tree::
 
     NewsletterError
     ├── UserError                  the caller's mistake; the CLI prints one line and exits 2
-    │   ├── NotFound               an id, name or address that does not exist
+    │   ├── NotFound               an id, name, address or file that does not exist
     │   ├── InvalidInput           a file or value that cannot be accepted (knows its line)
+    │   │   └── AlreadyExists      a name that is taken (also when a concurrent create won)
     │   ├── InvalidTransition      a status change the lifecycle does not allow
-    │   ├── ConfigError            a bad NEWSLETTER_* setting
+    │   ├── ConfigError            a bad NEWSLETTER_* setting (a database that does not exist,
+    │   │                          a read-only database file for a command that writes, ...)
+    │   ├── SchemaOutOfDate        the database schema is not the one this version needs
     │   └── CheckFailed            an issue that fails its pre-send check (knows its problems)
+    ├── StorageError               the database or a file could not be written: disk full, I/O
+    │   │                          error; the transaction was rolled back (the CLI exits 1)
+    │   └── DatabaseUnavailable    the database cannot be reached now: refused, timed out,
+    │                              locked, gone away; try again later
     ├── RenderError                a template that does not render (a bug in a template)
     ├── DeliveryError              talking to the SMTP relay failed
     │   ├── TransientDeliveryError     retry later (4xx)
@@ -21,10 +28,14 @@ A bounce that cannot be read is not an error: ``parse_bounce`` classifies it as 
 
 Foreign exceptions (smtplib, imaplib, email-validator, SQLAlchemy) are translated into these
 where the foreign library is called, with ``raise ... from exc``; nothing above that layer
-catches a foreign exception.
+catches a foreign exception. The database's errors are translated by the engine itself (see
+``newsletter.db``), an ``OSError`` on a file the user named by ``file_error``.
 """
 
 from __future__ import annotations
+
+import errno
+import os
 
 
 class NewsletterError(Exception):
@@ -40,11 +51,20 @@ class NotFound(UserError):
 
 
 class InvalidInput(UserError):
-    """Input that cannot be accepted; ``line`` is the 1-based line number when known."""
+    """Input that cannot be accepted; ``line`` and ``column`` are 1-based, when known."""
 
-    def __init__(self, message: str, *, line: int | None = None) -> None:
+    def __init__(self, message: str, *, line: int | None = None, column: int | None = None) -> None:
         self.line = line
-        super().__init__(f"line {line}: {message}" if line is not None else message)
+        self.column = column
+        where = [f"line {line}"] if line is not None else []
+        if column is not None:
+            where.append(f"column {column}")
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+class AlreadyExists(InvalidInput):
+    """A name that is taken. Raised by the check before an insert, and by the unique index
+    when a concurrent command created the same name between that check and the insert."""
 
 
 class InvalidTransition(UserError):
@@ -55,12 +75,25 @@ class ConfigError(UserError):
     """A NEWSLETTER_* environment variable has a bad value."""
 
 
+class SchemaOutOfDate(UserError):
+    """The database schema is behind (or ahead of) what this version of the code needs."""
+
+
 class CheckFailed(UserError):
     """An issue failed its pre-send check; ``problems`` lists every reason."""
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("pre-send check failed: " + "; ".join(problems))
+
+
+class StorageError(NewsletterError):
+    """Writing (or reading) the database or a file failed for a reason the input did not
+    cause: a full disk, an I/O error. What the transaction did was rolled back."""
+
+
+class DatabaseUnavailable(StorageError):
+    """The database cannot be reached or used right now (refused, timed out, locked)."""
 
 
 class RenderError(NewsletterError):
@@ -107,3 +140,24 @@ class RelayUnreachableError(RelayUnavailableError):
 
 class PermanentDeliveryError(DeliveryError):
     """Do not retry: a 5xx reply."""
+
+
+# errno values that say the machine, not the path, is at fault: retrying elsewhere or later
+# (after freeing space) helps, correcting the command line does not.
+_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG})
+
+
+def file_error(action: str, path: str | os.PathLike[str], exc: OSError) -> NewsletterError:
+    """Our error for an ``OSError`` on a file the user named: ``raise file_error(...) from exc``.
+
+    ``action`` is a verb ("read", "write"). A full disk or an I/O error is a ``StorageError``;
+    a missing file a ``NotFound``; anything else (a directory, no permission, a device) is the
+    user's to fix, an ``InvalidInput``.
+    """
+    reason = exc.strerror or str(exc)
+    message = f"cannot {action} {os.fspath(path)}: {reason}"
+    if exc.errno in _STORAGE_ERRNOS:
+        return StorageError(message)
+    if isinstance(exc, FileNotFoundError):
+        return NotFound(message)
+    return InvalidInput(message)

@@ -135,6 +135,31 @@ def empty_tables(engine: sa.Engine) -> None:
                 connection.execute(sa.text(f"DELETE FROM {table}"))
 
 
+def row_counts(engine: sa.Engine) -> dict[str, int]:
+    """Rows per table (of those that exist): what "the database is unchanged" is checked
+    against."""
+    from newsletter.db import Base
+
+    existing = set(sa.inspect(engine).get_table_names())
+    with engine.connect() as connection:
+        return {
+            table.name: connection.scalar(sa.select(sa.func.count()).select_from(table)) or 0
+            for table in Base.metadata.sorted_tables
+            if table.name in existing
+        }
+
+
+def assert_one_line_error(result: CliResult, exit_code: int) -> str:
+    """A command that failed as promised: ``exit_code``, one ``error:`` line on stderr, no
+    traceback anywhere. Returns that line."""
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    assert result.exit_code == exit_code, result
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") or lines[0].startswith('{"error": '), lines[0]
+    return lines[0]
+
+
 @dataclass(frozen=True)
 class CliResult:
     exit_code: int

@@ -36,7 +36,7 @@ from newsletter.bounces.models import (
     BounceSource,
     SubscriberStatusChange,
 )
-from newsletter.bounces.parse import parse_bounce
+from newsletter.bounces.parse import MAX_MESSAGE_BYTES, parse_bounce
 from newsletter.bounces.policy import (
     BounceAction,
     Decision,
@@ -52,7 +52,7 @@ from newsletter.delivery.ledger import Claimed, Outcome
 from newsletter.delivery.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from newsletter.delivery.sender import RejectionHandler
 from newsletter.delivery.verp import delivery_id_from_verp
-from newsletter.errors import NotFound
+from newsletter.errors import InvalidInput, NotFound
 from newsletter.subscribers.consent import unsubscribe
 from newsletter.subscribers.models import (
     ConsentSource,
@@ -124,8 +124,11 @@ def record_raw(
     """Store one inbound message unless it is already stored; return its row (flushed).
 
     Two receivers or pollers may store the same message at the same moment: the loser of the
-    race gets the winner's row, so the message is processed once.
+    race gets the winner's row, so the message is processed once. A message over the size
+    limit of the SMTP receiver is refused here too, whatever its source (file, mailbox, webhook).
     """
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise InvalidInput(f"a bounce message over {MAX_MESSAGE_BYTES} bytes is not stored")
     digest = message_digest(raw, envelope_rcpt)
     values = {
         "sha256": digest,

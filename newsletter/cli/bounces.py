@@ -22,13 +22,14 @@ import click
 from newsletter import jobs
 from newsletter.bounces import service
 from newsletter.bounces.models import BounceSource
+from newsletter.bounces.parse import MAX_MESSAGE_BYTES
 from newsletter.bounces.report import bounce_report
 from newsletter.bounces.sources import mailbox, receiver
-from newsletter.cli.context import emit, json_option, settings, transaction
+from newsletter.cli.context import database, emit, json_option, reading, settings, transaction
 from newsletter.cli.subscribers import subscriber_group
 from newsletter.config import Settings
 from newsletter.db import utcnow
-from newsletter.errors import InvalidInput
+from newsletter.errors import InvalidInput, file_error
 
 
 def register(cli: click.Group) -> None:
@@ -92,7 +93,7 @@ def bounces_process_pending(as_json: bool) -> None:
 @json_option
 def bounces_report(campaign_id: int | None, as_json: bool) -> None:
     """Bounces by kind and by recipient domain; rates for a campaign."""
-    with transaction() as session:
+    with reading() as session:
         document = bounce_report(session, campaign_id)
 
     def human(d: dict[str, Any]) -> None:
@@ -114,15 +115,17 @@ def bounces_report(campaign_id: int | None, as_json: bool) -> None:
 @click.option("--port", default=2525, show_default=True, type=int)
 def bounces_serve(host: str, port: int) -> None:
     """Run the SMTP receiver for the bounce domain until interrupted."""
-    config = settings()
+    config = database()
     handoff, finish = _handoff(config)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with receiver.running_receiver(config, handoff, host=host, port=port):
-        click.echo(f"receiving bounces for @{config.bounce_address.domain} on {host}:{port}")
-        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a person stops it
-            stop.wait()
-    finish()
+    try:
+        with receiver.running_receiver(config, handoff, host=host, port=port):
+            click.echo(f"receiving bounces for @{config.bounce_address.domain} on {host}:{port}")
+            with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a person stops it
+                stop.wait()
+    finally:
+        finish()  # also when the port is taken: the processing thread must not linger
 
 
 @bounces_group.command("poll")
@@ -135,7 +138,7 @@ def bounces_poll(imap_url: str | None, pop3_url: str | None, as_json: bool) -> N
         raise InvalidInput("give exactly one of --imap and --pop3")
     url = mailbox.parse_mailbox_url(imap_url or pop3_url or "")
     source = BounceSource.IMAP if url.scheme.startswith("imap") else BounceSource.POP3
-    config = settings()
+    config = database()
 
     def store(raw: bytes) -> int:
         envelope = service.envelope_rcpt_from_headers(raw)
@@ -151,12 +154,18 @@ def bounces_poll(imap_url: str | None, pop3_url: str | None, as_json: bool) -> N
         "acknowledged": result.acknowledged,
         "vanished": result.vanished,
         "stored": len(set(result.stored_ids)),
+        "refused": result.refused,
     }
     emit(
         document,
         as_json,
         lambda d: click.echo(
             f"fetched {d['fetched']}, acknowledged {d['acknowledged']}, vanished {d['vanished']}"
+            + (
+                f", refused {d['refused']} over the size limit (left on the server)"
+                if d["refused"]
+                else ""
+            )
         ),
     )
 
@@ -195,12 +204,21 @@ def _handoff(
 
 
 def _read(name: str) -> bytes:
-    if name == "-":
-        return sys.stdin.buffer.read()
+    """The message in file ``name`` (or stdin), refused past the size limit of a bounce."""
     try:
-        return Path(name).read_bytes()
+        if name == "-":
+            raw = sys.stdin.buffer.read(MAX_MESSAGE_BYTES + 1)
+        else:
+            with Path(name).open("rb") as stream:
+                raw = stream.read(MAX_MESSAGE_BYTES + 1)  # no more than it takes to refuse it
     except OSError as exc:
-        raise InvalidInput(f"cannot read {name}: {exc.strerror}") from exc
+        raise file_error("read", name, exc) from exc
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise InvalidInput(
+            f"{name}: larger than {MAX_MESSAGE_BYTES // 1024 // 1024} MB, the limit of a bounce "
+            "message (as the SMTP receiver); not stored"
+        )
+    return raw
 
 
 def _os_user() -> str:

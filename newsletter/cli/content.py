@@ -7,9 +7,10 @@ from typing import Any
 
 import click
 
-from newsletter.cli.context import emit, json_option, transaction
+from newsletter.cli.context import emit, json_option, settings, transaction
 from newsletter.content.models import BulletinImport
 from newsletter.content.service import import_bulletin
+from newsletter.errors import file_error
 
 
 def register(cli: click.Group) -> None:
@@ -21,9 +22,18 @@ def register(cli: click.Group) -> None:
 @json_option
 def import_bulletin_command(file: Path, as_json: bool) -> None:
     """Import FILE, the desk's text export; importing it again changes nothing."""
+    limit = settings().max_bulletin_bytes
+    try:
+        with file.open("rb") as stream:
+            data = stream.read(limit + 1)  # one byte more than allowed is enough to refuse it
+    except OSError as exc:
+        raise file_error("read", file, exc) from exc
     with transaction() as session:
-        result = import_bulletin(session, file.read_bytes())
+        result = import_bulletin(session, data, max_bytes=limit)
         document = bulletin_document(result.bulletin_import, created=result.created)
+    document["warnings"] = list(result.warnings)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     emit(document, as_json, _print_summary)
 
 

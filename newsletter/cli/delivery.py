@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from newsletter import jobs
 from newsletter.bounces.report import campaign_bounce_summary
-from newsletter.cli.context import emit, json_option, settings, transaction
+from newsletter.cli.context import emit, json_option, reading, settings, transaction
 from newsletter.delivery import service
 from newsletter.delivery.models import OPEN_STATUSES
 from newsletter.delivery.testsend import send_test
@@ -72,7 +72,7 @@ def campaign() -> None:
 @json_option
 def campaign_status(campaign_id: int, as_json: bool) -> None:
     """Counts by status, the current rate and an ETA."""
-    with transaction() as session:
+    with reading() as session:
         document = _report_document(service.report(session, campaign_id, jobs.utcnow()))
         document["bounces"] = campaign_bounce_summary(session, campaign_id)
     emit(document, as_json, _print_report)

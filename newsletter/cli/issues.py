@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from newsletter.cli.context import emit, json_option, settings, transaction
-from newsletter.errors import InvalidInput
+from newsletter.cli.context import emit, json_option, reading, settings, transaction
+from newsletter.errors import InvalidInput, file_error
 from newsletter.issues.models import Issue
 from newsletter.issues.service import LATEST, create_issue, get_issue, list_issues
 from newsletter.render import service as render_service
@@ -99,12 +99,13 @@ def issue_render(
         "html_bytes": summary.html_bytes,
         "over_budget": summary.over_budget,
     }
-    if html_out:
-        html_out.write_text(preview.html, encoding="utf-8")
-        document["html"] = str(html_out)
-    if text_out:
-        text_out.write_text(preview.text, encoding="utf-8")
-        document["text"] = str(text_out)
+    for path, content, key in ((html_out, preview.html, "html"), (text_out, preview.text, "text")):
+        if path is not None:
+            try:
+                path.write_text(content, encoding="utf-8")
+            except OSError as exc:
+                raise file_error("write", path, exc) from exc
+            document[key] = str(path)
     warn_if_over_budget(summary.html_bytes)
     emit(
         document,
@@ -118,7 +119,7 @@ def issue_render(
 @json_option
 def issue_check(issue_id: int, as_json: bool) -> None:
     """Run the pre-send check; exit 1 and list the problems if the issue is not ready."""
-    with transaction() as session:
+    with reading() as session:
         problems = render_service.check_issue(session, settings(), issue_id)
     emit({"id": issue_id, "ok": not problems, "problems": problems}, as_json, _print_check)
     if problems:
@@ -130,7 +131,7 @@ def issue_check(issue_id: int, as_json: bool) -> None:
 @json_option
 def issue_show(issue_id: int, as_json: bool) -> None:
     """Show an issue's subject, status, articles and rates."""
-    with transaction() as session:
+    with reading() as session:
         document = issue_document(get_issue(session, issue_id))
     emit(document, as_json)
 
@@ -139,7 +140,7 @@ def issue_show(issue_id: int, as_json: bool) -> None:
 @json_option
 def issue_ls(as_json: bool) -> None:
     """List issues."""
-    with transaction() as session:
+    with reading() as session:
         documents = [issue_document(i) for i in list_issues(session)]
     emit(documents, as_json, _print_issues)
 

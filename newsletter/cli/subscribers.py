@@ -13,8 +13,9 @@ import click
 
 from newsletter import jobs as newsletter_jobs
 from newsletter.bounces.service import forget_subscriber
-from newsletter.cli.context import emit, json_option, settings, transaction
+from newsletter.cli.context import database, emit, json_option, reading, settings, transaction
 from newsletter.db import utcnow
+from newsletter.errors import file_error
 from newsletter.subscribers import jobs
 from newsletter.subscribers.consent import unsubscribe
 from newsletter.subscribers.models import ConsentSource
@@ -61,7 +62,7 @@ def list_create(name: str, double_opt_in: bool, description: str, as_json: bool)
 @json_option
 def list_ls(as_json: bool) -> None:
     """Show every list with its subscription counts."""
-    with transaction() as session:
+    with reading() as session:
         document = [summary.as_document() for summary in list_lists(session)]
 
     def human(rows: list[dict[str, Any]]) -> None:
@@ -128,7 +129,7 @@ def subscribers_import(
         return
     with _progress_bar() as progress:
         document = jobs.import_file(
-            settings(),
+            database(),
             file,
             list_name,
             upsert,
@@ -178,13 +179,16 @@ def subscribers_export(list_name: str, out: Path | None) -> None:
 
     The file imports back as it was, suppressions included.
     """
-    with transaction() as session:
+    with reading() as session:
         list_id = get_list(session, list_name).id
         if out is None:
             _write_csv(sys.stdout, export_list(session, list_id))
-        else:
+            return
+        try:
             with out.open("w", encoding="utf-8", newline="") as stream:
                 _write_csv(stream, export_list(session, list_id))
+        except OSError as exc:
+            raise file_error("write", out, exc) from exc
 
 
 def _write_csv(stream: IO[str], rows: Iterator[list[str]]) -> None:
@@ -206,7 +210,7 @@ def subscriber_group() -> None:
 @json_option
 def subscriber_show(email: str, as_json: bool) -> None:
     """Status of a subscriber and of each of their subscriptions."""
-    with transaction() as session:
+    with reading() as session:
         subscriber = find_subscriber(session, email)
         document = {
             "email": subscriber.email,
@@ -251,7 +255,7 @@ def subscriber_unsubscribe(email: str, list_name: str | None, as_json: bool) -> 
 @click.argument("email")
 def subscriber_export(email: str) -> None:
     """Every piece of data held about a subscriber, consent records included, as JSON."""
-    with transaction() as session:
+    with reading() as session:
         document = subscriber_data(session, email)
     emit(document, True)
 
@@ -303,7 +307,7 @@ def segment_create(name: str, list_name: str, expression: str, as_json: bool) ->
 @json_option
 def segment_count(name: str, as_json: bool) -> None:
     """How many subscribers the segment would mail now."""
-    with transaction() as session:
+    with reading() as session:
         segment = get_segment(session, name)
         document = {"name": segment.name, "count": count_segment(session, segment)}
     emit(document, as_json, lambda d: click.echo(f"segment {d['name']}: {d['count']} subscribers"))

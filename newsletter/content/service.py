@@ -18,6 +18,12 @@ from newsletter.content.models import (
     Rate,
     RateSnapshot,
 )
+from newsletter.content.validation import (
+    MAX_BULLETIN_BYTES,
+    check_bulletin,
+    check_characters,
+    check_size,
+)
 from newsletter.errors import NotFound
 
 
@@ -25,14 +31,22 @@ from newsletter.errors import NotFound
 class ImportResult:
     bulletin_import: BulletinImport
     created: bool  # False when the same bulletin had been imported before
+    warnings: tuple[str, ...] = ()  # imported all the same, but worth a look (shared titles)
 
 
-def import_bulletin(session: Session, data: bytes) -> ImportResult:
+def import_bulletin(
+    session: Session, data: bytes, *, max_bytes: int = MAX_BULLETIN_BYTES
+) -> ImportResult:
     """Parse ``data`` and store it; importing the same bulletin again changes nothing.
 
-    The whole file is parsed before anything is written, so a bad file leaves no trace.
+    The whole file is parsed and checked (``validation``) before anything is written, so a
+    bad file leaves no trace; ``max_bytes`` is NEWSLETTER_MAX_BULLETIN_BYTES.
     """
-    bulletin = parse_bulletin(decode_bulletin(data))
+    check_size(data, max_bytes)
+    text = decode_bulletin(data)
+    check_characters(text)
+    bulletin = parse_bulletin(text)
+    warnings = check_bulletin(bulletin, text)
     fingerprint = _fingerprint(
         {
             "date": bulletin.date.isoformat(),
@@ -44,7 +58,7 @@ def import_bulletin(session: Session, data: bytes) -> ImportResult:
         select(BulletinImport).where(BulletinImport.fingerprint == fingerprint)
     )
     if existing is not None:
-        return ImportResult(existing, created=False)
+        return ImportResult(existing, created=False, warnings=warnings)
 
     record = BulletinImport(
         date=bulletin.date,
@@ -59,7 +73,7 @@ def import_bulletin(session: Session, data: bytes) -> ImportResult:
     )
     session.add(record)
     session.flush()
-    return ImportResult(record, created=True)
+    return ImportResult(record, created=True, warnings=warnings)
 
 
 def latest_import(session: Session) -> BulletinImport:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.content.models import Article
 from newsletter.content.service import find_snapshot, get_articles, latest_import
+from newsletter.content.validation import check_field
 from newsletter.errors import InvalidInput, NotFound
 from newsletter.issues.models import Issue, IssueArticle
 
@@ -33,6 +34,9 @@ def create_issue(
     subject = " ".join(subject.split())
     if not subject:
         raise InvalidInput("the subject is empty")
+    check_field(subject, "subject")
+    if preheader is not None:
+        check_field(preheader, "preheader")
     if article_ids is None:
         articles = latest_import(session).articles
     else:

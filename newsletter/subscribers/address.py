@@ -116,3 +116,16 @@ def check_name(name: str) -> str:
 
 
 _CONTROL = frozenset({"Cc", "Zl", "Zp"})  # C0/C1 controls (CR, LF, NUL, ...), U+2028, U+2029
+_TEXT_CONTROLS_ALLOWED = frozenset("\t\n\r")
+
+
+def control_character(text: str) -> str | None:
+    """The first control character of free text (a description, an attribute) other than a
+    tab or a line break, or None. PostgreSQL refuses a NUL where SQLite stores it, and the
+    other controls break the XML of a rendered email later."""
+    if text.isprintable():
+        return None
+    return next(
+        (c for c in text if unicodedata.category(c) == "Cc" and c not in _TEXT_CONTROLS_ALLOWED),
+        None,
+    )

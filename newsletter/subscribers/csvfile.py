@@ -11,9 +11,16 @@ constant memory. The file is UTF-8 (a BOM is fine). Columns, matched case-insens
 - ``attributes``: a JSON object (as written by the export), merged with
 - any other column: an attribute named after the column; an empty cell sets nothing.
 
-A bad row (empty or invalid address, control character in the name, bytes that are not UTF-8,
-more or fewer cells than the header) is a ``RowError`` with its line and the reading goes on.
-A file whose header lacks ``email`` raises ``InvalidInput`` before any row is produced.
+A bad row (empty or invalid address, control character in the name or an attribute, bytes
+that are not UTF-8, more or fewer cells than the header) is a ``RowError`` with its line and
+the reading goes on. A file whose header lacks ``email``, or that is not UTF-8 at all (UTF-16,
+UTF-32, Latin-1), raises ``InvalidInput`` naming its encoding before any row is produced.
+
+Spreadsheets run a cell that starts with ``= + - @``, a tab or a carriage return as a formula
+(CSV injection), so the export puts an apostrophe before such a cell, as OWASP recommends, and
+the reader takes it off again: an exported file imports back to the same subscribers. (A cell
+of a hand-made file that starts with an apostrophe and one of those characters, or with two
+apostrophes, loses its first apostrophe too.)
 """
 
 from __future__ import annotations
@@ -21,16 +28,25 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, TypeVar
 
 from newsletter.errors import InvalidInput
-from newsletter.subscribers.address import check_name, forget_domains, normalise_email
+from newsletter.subscribers.address import (
+    check_name,
+    control_character,
+    forget_domains,
+    normalise_email,
+)
 from newsletter.subscribers.models import SubscriberStatus, SubscriptionStatus
 
 EXPORT_COLUMNS = ("email", "name", "status", "subscription_status", "attributes")
 RESERVED_COLUMNS = frozenset(EXPORT_COLUMNS)
+FORMULA_STARTS = frozenset("=+-@\t\r")  # OWASP "CSV Injection"
+NEUTRALISER = "'"
+NOT_UTF8_GUESS = "Latin-1 or Windows-1252?"  # what a file that is not UTF-8 usually is
 T = TypeVar("T")
 
 
@@ -67,7 +83,11 @@ def read_csv(stream: IO[bytes], *, check_deliverability: bool = False) -> Iterat
         raise InvalidInput(
             "the file is empty: expected a header line with an email column"
         ) from None
+    _check_encoding(header)
     columns = [_column_name(cell) for cell in header]
+    for number, column in enumerate(columns, start=1):
+        if control_character(column) is not None:
+            raise InvalidInput(f"column {number} of the header holds a control character", line=1)
     if "email" not in columns:
         raise InvalidInput("the header has no 'email' column", line=1)
     if len(set(columns)) != len(columns):
@@ -94,8 +114,37 @@ def read_csv(stream: IO[bytes], *, check_deliverability: bool = False) -> Iterat
         yield _row(start, columns, cells, email_at, check_deliverability)
 
 
+def _check_encoding(header: list[str]) -> None:
+    """Refuse a file that is not UTF-8, saying what it is, before its first row is read.
+
+    Read as UTF-8 with ``surrogateescape``, a UTF-16 or UTF-32 file starts with its byte-order
+    mark as two escaped bytes, or (without one) holds a NUL beside every ASCII letter.
+    """
+    start = "".join(header)
+    if start.startswith(("\udcff\udcfe\x00\x00", "\x00\x00\udcfe\udcff")):
+        raise InvalidInput("the file is UTF-32; save it as UTF-8", line=1)
+    if start.startswith(("\udcff\udcfe", "\udcfe\udcff")) or "\x00" in start:
+        raise InvalidInput("the file is UTF-16; save it as UTF-8", line=1)
+    if _has_undecodable_bytes(start):
+        raise InvalidInput(f"the file is not UTF-8 ({NOT_UTF8_GUESS}); save it as UTF-8", line=1)
+
+
 def _column_name(cell: str) -> str:
     return cell.strip().lower()
+
+
+def neutralise(cell: str) -> str:
+    """The cell as exported: an apostrophe before what a spreadsheet would run as a formula."""
+    if cell[:1] in FORMULA_STARTS or restore(cell) != cell:
+        return NEUTRALISER + cell
+    return cell
+
+
+def restore(cell: str) -> str:
+    """The inverse of ``neutralise``: ``restore(neutralise(c)) == c`` for every ``c``."""
+    if cell[:1] == NEUTRALISER and (cell[1:2] in FORMULA_STARTS or cell[1:2] == NEUTRALISER):
+        return cell[1:]
+    return cell
 
 
 def _row(
@@ -103,7 +152,10 @@ def _row(
 ) -> Row | RowError:
     for cell in cells:
         if not cell.isascii() and _has_undecodable_bytes(cell):
-            return RowError(line, "the line is not valid UTF-8")
+            return RowError(
+                line, f"the line is not UTF-8 ({NOT_UTF8_GUESS}); save the file as UTF-8"
+            )
+    cells = [restore(cell) for cell in cells]
     try:
         email = normalise_email(cells[email_at], check_deliverability=check_deliverability)
         name = ""
@@ -122,6 +174,7 @@ def _row(
             elif column == "attributes":
                 attributes.update(_json_object(cell))
             else:
+                _check_attribute(cell, column)
                 attributes[column] = cell
     except InvalidInput as exc:
         return RowError(line, str(exc))
@@ -156,12 +209,50 @@ def _subscription_status(cell: str) -> SubscriptionStatus:
 
 def _json_object(cell: str) -> dict[str, Any]:
     try:
-        value = json.loads(cell)
+        value = json.loads(cell, parse_constant=_not_a_number, parse_float=_finite)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"the attributes column is not JSON: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise InvalidInput("the attributes column is nested too deeply") from exc
+    except ValueError as exc:  # NaN, Infinity, an integer of thousands of digits
+        raise InvalidInput(f"the attributes column is not JSON we can store: {exc}") from exc
     if not isinstance(value, dict):
         raise InvalidInput("the attributes column must be a JSON object")
+    # Walked without recursion: json.loads accepts deeper nesting than a recursive walk.
+    pending: list[Any] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item)  # the keys, which are strings
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            _check_attribute(item, "attributes")
+            # A JSON escape such as \\ud800 is a lone surrogate, which no database can store.
+            if not item.isascii() and _has_undecodable_bytes(item):
+                raise InvalidInput("the attributes column holds text that is not valid Unicode")
     return value
+
+
+def _not_a_number(constant: str) -> float:
+    raise ValueError(f"{constant} is not a number JSON may hold")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is too large")
+    return number
+
+
+def _check_attribute(text: str, column: str) -> None:
+    """Refuse an attribute that no database stores alike (PostgreSQL's JSON refuses a NUL)."""
+    character = control_character(text)
+    if character is not None:
+        raise InvalidInput(
+            f"the {column} column holds a control character (U+{ord(character):04X})"
+        )
 
 
 def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -183,6 +274,7 @@ def export_header() -> list[str]:
 def export_row(
     email: str, name: str, status: str, subscription_status: str, attributes: dict[str, Any]
 ) -> list[str]:
-    """One exported line; ``read_csv`` reads it back to the same subscriber."""
+    """One exported line, safe to open in a spreadsheet; ``read_csv`` reads it back to the
+    same subscriber."""
     encoded = json.dumps(attributes, ensure_ascii=False, sort_keys=True) if attributes else ""
-    return [email, name, status, subscription_status, encoded]
+    return [neutralise(cell) for cell in (email, name, status, subscription_status, encoded)]

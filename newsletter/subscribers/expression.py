@@ -10,13 +10,17 @@ numbers (42, -1.5) and dates (2025-01-01). Keywords are case-insensitive.
 
 A recursive-descent parser over a tokenizer: the text is never pasted into SQL (``segments``
 turns the tree into bound SQLAlchemy expressions). A mistake raises ``InvalidInput`` naming
-the 1-based column.
+the 1-based column. Parentheses and ``not`` nest at most ``MAX_DEPTH`` deep: the parser, the
+SQL builder and SQLAlchemy's compiler all recurse once per level, and Python's stack does not
+go on for ever (400 nested parentheses ended in a RecursionError).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -28,6 +32,7 @@ DATE_FIELDS = frozenset({"created_at", "updated_at"})
 COMPARISONS = frozenset({"=", "!=", "<", "<=", ">", ">="})
 KEYWORDS = frozenset({"and", "or", "not", "in", "is", "null", "contains"})
 MAX_EXPRESSION_CHARS = 4_000
+MAX_DEPTH = 32  # far beyond a filter a person writes
 
 _TOKEN = re.compile(
     r"""
@@ -139,6 +144,7 @@ class _Parser:
     def __init__(self, tokens: list[_Token]) -> None:
         self.tokens = tokens
         self.at = 0
+        self.depth = 0  # open parentheses and ``not`` around the current token
 
     @property
     def token(self) -> _Token:
@@ -182,13 +188,26 @@ class _Parser:
         return items[0] if len(items) == 1 else And(tuple(items))
 
     def negation(self) -> Node:
+        token = self.token
         if self.accept("keyword", "not"):
-            return Not(self.negation())
+            with self._nested(token):
+                return Not(self.negation())
         if self.accept("punct", "("):
-            node = self.expression()
-            self.expect("punct", ")", "')'")
+            with self._nested(token):
+                node = self.expression()
+                self.expect("punct", ")", "')'")
             return node
         return self.condition()
+
+    @contextmanager
+    def _nested(self, token: _Token) -> Iterator[None]:
+        if self.depth >= MAX_DEPTH:
+            raise _error(token.column, f"the expression nests deeper than {MAX_DEPTH} levels")
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
 
     def condition(self) -> Node:
         field = self.field()

@@ -28,6 +28,7 @@ import hashlib
 import json
 import queue
 import re
+import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, suppress
@@ -40,7 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from newsletter.db import UtcDateTime, utcnow
-from newsletter.errors import InvalidInput, NotFound
+from newsletter.errors import InvalidInput, NotFound, file_error
 from newsletter.subscribers.address import erasure_hasher
 from newsletter.subscribers.csvfile import Row, RowError, batches, read_csv
 from newsletter.subscribers.models import (
@@ -242,9 +243,11 @@ def run_import(
     own share. On SQLite (one writer at a time) the file is read between batches, as the
     pause lets other writers in.
     """
-    if not path.is_file():
-        raise NotFound(f"no such file: {path}")
-    sha256 = _file_sha256(path)
+    _check_regular_file(path)
+    try:
+        sha256 = _file_sha256(path)
+    except OSError as exc:
+        raise file_error("read", path, exc) from exc
     with session_factory() as session:
         read_ahead = session.get_bind().dialect.name == "postgresql"
         mailing_list = session.get(MailingList, list_id)
@@ -391,6 +394,20 @@ def start_import(
     session.add(record)
     session.flush()
     return record.id
+
+
+def _check_regular_file(path: Path) -> None:
+    """Refuse what is not a file to read rows from, saying what it is instead."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise NotFound(f"no such file: {path}") from None
+    except OSError as exc:
+        raise file_error("read", path, exc) from exc
+    if stat.S_ISDIR(mode):
+        raise InvalidInput(f"{path} is a directory; give the CSV file in it")
+    if not stat.S_ISREG(mode):
+        raise InvalidInput(f"{path} is not a regular file (a device or a pipe); give a CSV file")
 
 
 def _file_sha256(path: Path) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from newsletter.errors import InvalidInput, NotFound
+from newsletter.errors import AlreadyExists, InvalidInput, NotFound
 from newsletter.subscribers.expression import (
     And,
     Compare,
@@ -29,21 +29,18 @@ from newsletter.subscribers.expression import (
     parse_expression,
 )
 from newsletter.subscribers.models import Segment, Subscriber, SubscriberStatus
-from newsletter.subscribers.service import mailable_subscribers
+from newsletter.subscribers.service import add_named, checked_name, mailable_subscribers
 
 NUMBER_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 
 
 def create_segment(session: Session, name: str, list_id: int, expression: str) -> Segment:
-    name = " ".join(name.split())
-    if not name:
-        raise InvalidInput("a segment needs a name")
+    name = checked_name(name, "segment")
     parse_expression(expression)  # refuse a bad expression now, not at send time
     if session.scalar(sa.select(Segment.id).where(Segment.name == name)) is not None:
-        raise InvalidInput(f"a segment named {name!r} exists already")
+        raise AlreadyExists(f"a segment named {name!r} exists already")
     segment = Segment(name=name, list_id=list_id, expression=expression)
-    session.add(segment)
-    session.flush()
+    add_named(session, segment, f"a segment named {name!r} exists already")
     return segment
 
 

@@ -202,6 +202,7 @@ def test_poll_command_stores_moves_and_processes(
         "acknowledged": 3,
         "vanished": 0,
         "stored": 3,
+        "refused": 0,
     }
     assert mailbox.count(PROCESSED_FOLDER) == 3
     assert counts(committed_settings) == (3, 3)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
+import logging
 import poplib
 import re
 import ssl
@@ -21,7 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
+from newsletter.bounces.parse import MAX_MESSAGE_BYTES
 from newsletter.errors import ConfigError, InvalidInput, NewsletterError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PORTS = {"imap": 143, "imaps": 993, "pop3": 110, "pop3s": 995}
 PROCESSED_FOLDER = "Processed"
@@ -56,6 +60,16 @@ class PollResult:
     acknowledged: int = 0
     vanished: int = 0  # gone before we could fetch or move it: another poller has it
     stored_ids: tuple[int, ...] = field(default_factory=tuple)
+    # Over the size limit of a bounce: not stored, and left on the server for a person (a
+    # store that raised would stop every later poll at the same message).
+    refused: int = 0
+
+
+def _oversized(raw: bytes, where: str) -> bool:
+    if len(raw) <= MAX_MESSAGE_BYTES:
+        return False
+    log.warning("%s: %d bytes, over the bounce size limit; left on the server", where, len(raw))
+    return True
 
 
 def parse_mailbox_url(value: str) -> MailboxUrl:
@@ -113,7 +127,7 @@ def _poll_imap(url: MailboxUrl, store: Store, limit: int) -> PollResult:
         _ensure_folder(conn, PROCESSED_FOLDER)
         typ, data = conn.uid("SEARCH", "ALL")
         uids = _UIDS.findall(data[0] or b"") if typ == "OK" and data else []
-        fetched = acknowledged = vanished = 0
+        fetched = acknowledged = vanished = refused = 0
         stored: list[int] = []
         flagged: list[bytes] = []
         for uid in uids[:limit]:
@@ -122,6 +136,9 @@ def _poll_imap(url: MailboxUrl, store: Store, limit: int) -> PollResult:
                 vanished += 1
                 continue
             fetched += 1
+            if _oversized(raw, f"{url.folder} UID {uid.decode('ascii')}"):
+                refused += 1
+                continue
             stored.append(store(raw))  # committed before the message leaves the folder
             if _acknowledge(conn, uid, capabilities, flagged):
                 acknowledged += 1
@@ -132,7 +149,7 @@ def _poll_imap(url: MailboxUrl, store: Store, limit: int) -> PollResult:
                 conn.uid("EXPUNGE", b",".join(flagged).decode("ascii"))
             else:
                 conn.expunge()
-        return PollResult(fetched, acknowledged, vanished, tuple(stored))
+        return PollResult(fetched, acknowledged, vanished, tuple(stored), refused)
     finally:
         # The work is done and stored; a failed goodbye loses nothing.
         with contextlib.suppress(imaplib.IMAP4.error, OSError):
@@ -206,7 +223,7 @@ def _poll_pop3(url: MailboxUrl, store: Store, limit: int) -> PollResult:
         conn.user(url.user)
         conn.pass_(url.password)
         count, _ = conn.stat()
-        fetched = acknowledged = vanished = 0
+        fetched = acknowledged = vanished = refused = 0
         stored: list[int] = []
         for number in range(1, min(count, limit) + 1):
             try:
@@ -216,11 +233,14 @@ def _poll_pop3(url: MailboxUrl, store: Store, limit: int) -> PollResult:
                 continue
             fetched += 1
             raw = b"\r\n".join(lines) + b"\r\n"
+            if _oversized(raw, f"POP3 message {number}"):
+                refused += 1
+                continue
             stored.append(store(raw))  # committed before DELE
             conn.dele(number)
             acknowledged += 1
         conn.quit()  # deletions take effect only here
-        return PollResult(fetched, acknowledged, vanished, tuple(stored))
+        return PollResult(fetched, acknowledged, vanished, tuple(stored), refused)
     except BaseException:
         # Without QUIT the server keeps every message (RFC 1939 §6): nothing is lost, and
         # what we stored is deduplicated when it is fetched again.

@@ -211,7 +211,11 @@ def running_receiver(
         data_size_limit=MAX_MESSAGE_BYTES,  # aiosmtpd answers 552 past it
         enable_SMTPUTF8=True,
     )
-    controller.start()
+    try:
+        controller.start()
+    except OSError as exc:  # the port is taken, or below 1024 without the right to bind it
+        handler.close()
+        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     try:
         yield Receiver(host, port, handler)
     finally:
