@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from newsletter.bounces import service
 from newsletter.bounces.models import BounceEventRecord, BounceMessage, BounceSource
+from newsletter.bounces.parse import MAX_MESSAGE_BYTES
 from newsletter.bounces.sources.mailbox import (
     PROCESSED_FOLDER,
     PollResult,
@@ -206,3 +207,20 @@ def test_poll_command_stores_moves_and_processes(
     }
     assert mailbox.count(PROCESSED_FOLDER) == 3
     assert counts(committed_settings) == (3, 3)
+
+
+@pytest.mark.parametrize("protocol", ["imap", "pop3"])
+def test_a_message_over_the_size_limit_is_left_on_the_server_and_the_rest_stored(
+    mailbox: Dovecot, committed_settings: Settings, protocol: str
+) -> None:
+    huge = delivered(0) + (b"x" * 76 + b"\r\n") * (MAX_MESSAGE_BYTES // 78 + 1)
+    mailbox.append(delivered(1), huge, delivered(2))
+    url = mailbox.imap_url() if protocol == "imap" else mailbox.pop3_url()
+
+    result = poll_and_process(committed_settings, url)
+    again = poll_and_process(committed_settings, url)
+
+    assert (result.fetched, result.acknowledged, result.refused) == (3, 2, 1)
+    assert (again.fetched, again.refused, again.stored_ids) == (1, 1, ())
+    assert mailbox.count("INBOX") == 1  # the big one, for a person to look at
+    assert counts(committed_settings) == (2, 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 from pathlib import Path
@@ -158,3 +159,31 @@ def test_user_mistakes_are_one_json_line_and_exit_code_2(  # type: ignore[no-unt
 
     assert result.exit_code == 2
     assert set(json.loads(result.stderr)) == {"error"}
+
+
+def test_an_export_is_safe_in_a_spreadsheet_and_imports_back(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    hostile = tmp_path / "hostile.csv"
+    hostile.write_text(
+        "email,name,note\n"
+        'ann@example.com,"=HYPERLINK(""http://evil.example"",""click"")",@SUM(1+1)\n'
+        "-bob@example.com,+cmd|' /C calc'!A0,-2+3\n",
+        encoding="utf-8",
+    )
+    run_cli("list", "create", "weekly")
+    run_cli("list", "create", "copy")
+    run_cli("subscribers", "import", str(hostile), "--list", "weekly")
+    out = tmp_path / "weekly.csv"
+
+    assert run_cli("subscribers", "export", "--list", "weekly", "--out", str(out)).exit_code == 0
+    cells = [cell for row in csv.reader(out.open(encoding="utf-8")) for cell in row]
+    imported = run_cli("subscribers", "import", str(out), "--list", "copy", "--json").json()
+    copied = run_cli("subscribers", "export", "--list", "copy").stdout
+
+    assert all(cell[:1] not in "=+-@\t\r" for cell in cells)
+    assert "'=HYPERLINK(\"http://evil.example\",\"click\")" in cells
+    assert "'-bob@example.com" in cells
+    assert imported["errors"] == []
+    assert copied == out.read_text(encoding="utf-8")
+    assert json.loads(run_cli("subscriber", "export", "--", "-bob@example.com").stdout)["name"] == (
+        "+cmd|' /C calc'!A0"
+    )

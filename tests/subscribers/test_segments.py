@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.errors import InvalidInput
 from newsletter.subscribers.expression import (
+    MAX_DEPTH,
     And,
     Compare,
     Contains,
@@ -154,3 +155,27 @@ def test_an_unknown_status_is_refused(session: Session, weekly: MailingList) -> 
 
     with pytest.raises(InvalidInput, match="unknown status"):
         count_segment(session, segment)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "(" * 400 + "name = 'x'" + ")" * 400,
+        "not " * 400 + "name = 'x'",
+        "(" * 33 + "name = 'x'" + ")" * 33,
+    ],
+    ids=["400 parentheses", "400 nots", "one level too deep"],
+)
+def test_an_expression_nested_too_deep_is_refused_not_a_recursion_error(expression: str) -> None:
+    with pytest.raises(InvalidInput, match=f"nests deeper than {MAX_DEPTH} levels"):
+        parse_expression(expression)
+
+
+def test_the_deepest_expression_allowed_still_becomes_sql(
+    session: Session, weekly: MailingList
+) -> None:
+    expression = "(" * MAX_DEPTH + "name = 'x'" + ")" * MAX_DEPTH
+
+    segment = create_segment(session, "deep", weekly.id, expression)
+
+    assert count_segment(session, segment) == 0

@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+from collections.abc import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from newsletter.errors import InvalidInput, NotFound
+from newsletter.config import Settings, load_settings
+from newsletter.db import session_scope, upgrade
+from newsletter.errors import AlreadyExists, InvalidInput, NotFound
 from newsletter.subscribers.consent import subscribe, unsubscribe
 from newsletter.subscribers.models import (
     ConsentEvent,
     ConsentSource,
     MailingList,
+    Segment,
     Subscriber,
     SubscriberStatus,
     Subscription,
     Suppression,
 )
+from newsletter.subscribers.segments import create_segment
 from newsletter.subscribers.service import (
+    MAX_NAME_CHARS,
     create_list,
     erase_subscriber,
     export_list,
@@ -29,7 +36,7 @@ from newsletter.subscribers.service import (
     list_lists,
     subscriber_data,
 )
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, empty_tables, make_env
 from tests.subscribers.conftest import NOW, ImportText
 
 
@@ -157,3 +164,95 @@ def test_erasure_leaves_no_plaintext_address_in_any_table(
     assert "erase" not in suppression.email_hash
     with pytest.raises(NotFound):
         find_subscriber(session, "erase.me@example.com")
+
+
+@pytest.fixture
+def postgres_settings(postgres_url: str) -> Iterator[Settings]:
+    """Committed sessions on PostgreSQL: the only backend where two writers interleave (on
+    SQLite BEGIN IMMEDIATE queues the second writer before its check, so the check decides)."""
+    upgrade(postgres_url)
+    engine = sa.create_engine(postgres_url)
+    yield load_settings(make_env(postgres_url))
+    empty_tables(engine)
+    engine.dispose()
+
+
+def wait_until_blocked_on_a_lock(url: str, statement: str) -> None:
+    # Polled without sleeping: each round is one query; the bound only stops a broken test.
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")  # a fresh view each round
+    try:
+        with engine.connect() as connection:
+            for _ in range(100_000):
+                waiting = connection.scalar(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE wait_event_type = 'Lock' AND query LIKE :statement"
+                    ),
+                    {"statement": f"{statement}%"},
+                )
+                if waiting:
+                    return
+    finally:
+        engine.dispose()
+    pytest.fail(f"no backend ever waited on {statement!r}")
+
+
+@pytest.mark.parametrize(
+    ("table", "create"),
+    [
+        ("mailing_lists", lambda s, list_id: create_list(s, "weekly")),
+        ("segments", lambda s, list_id: create_segment(s, "kz", list_id, "name = 'x'")),
+    ],
+    ids=["list", "segment"],
+)
+def test_a_name_a_concurrent_create_takes_first_is_already_exists_not_a_crash(
+    postgres_settings: Settings, table: str, create: Callable[[Session, int], object]
+) -> None:
+    with session_scope(postgres_settings) as session:
+        list_id = create_list(session, "base").id
+    outcome: list[BaseException] = []
+
+    def second_command() -> None:
+        try:
+            with session_scope(postgres_settings) as session:
+                create(session, list_id)  # its check sees nothing; its INSERT waits
+        except BaseException as exc:
+            outcome.append(exc)
+
+    with session_scope(postgres_settings) as first:
+        create(first, list_id)  # inserted, not committed yet
+        racer = threading.Thread(target=second_command)
+        racer.start()
+        wait_until_blocked_on_a_lock(postgres_settings.database_url, f"INSERT INTO {table}")
+    racer.join()
+
+    (error,) = outcome
+    assert isinstance(error, AlreadyExists)
+    assert "exists already" in str(error)
+    assert isinstance(error.__cause__, sa.exc.IntegrityError)
+
+
+@pytest.mark.parametrize(
+    ("name", "description", "message"),
+    [
+        ("w" * 201, "", "at most 200 characters"),
+        ("week\x00ly", "", "control character"),
+        ("weekly", "the\x00bulletin", "description contains a control character"),
+    ],
+)
+def test_a_list_no_database_stores_alike_is_refused(
+    session: Session, name: str, description: str, message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        create_list(session, name, description=description)
+
+    assert list_lists(session) == []
+
+
+def test_a_description_may_hold_line_breaks(session: Session) -> None:
+    assert create_list(session, "weekly", description="one\ntwo").description == "one\ntwo"
+
+
+def test_the_name_limit_is_the_width_of_the_name_columns() -> None:
+    for table in (MailingList.__table__, Segment.__table__):
+        assert table.c.name.type.length == MAX_NAME_CHARS
