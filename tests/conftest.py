@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.orm import Session
 
 from newsletter.config import Settings, load_settings
@@ -32,6 +34,17 @@ POSTGRES_ADMIN_URL = os.environ.get(
 TEST_SECRET = "test-secret-key-0123456789abcdefghijklmnop"
 IN_CI = bool(os.environ.get("CI"))
 POSTAL_ADDRESS = "Central Asia News Desk, 12 Abay Avenue, Almaty 050000, Kazakhstan"
+
+
+# Property tests: a bounded number of examples each, so the suite's time stays predictable in
+# CI; no deadline, since a loaded machine makes single examples slow, not wrong.
+hypothesis_settings.register_profile(
+    "newsletter",
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+hypothesis_settings.load_profile("newsletter")
 
 
 def unavailable(reason: str) -> None:
