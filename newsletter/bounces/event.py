@@ -49,14 +49,17 @@ _ADDRESS_TYPE = re.compile(r"^\s*(?:rfc822|utf-8)\s*;", re.IGNORECASE)
 _ANGLE_ADDRESS = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
 _BARE_ADDRESS = re.compile(r"[^\s<>(),;:\"']+@[^\s<>(),;:\"']+")
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 def normalise_address(value: str | None) -> str | None:
     """Reduce ``rfc822; <Jane@Example.COM>`` or ``"Jane" <jane@x>`` to ``jane@example.com``.
 
-    Returns None when there is no ``local@domain`` in the value (an empty or redacted field).
+    Returns None when there is no ``local@domain`` in the value (an empty or redacted field),
+    or when it holds a control character: "vic\\x00tim@…" names nobody (and must not be read
+    as "tim@…"), and PostgreSQL refuses a NUL even in a query.
     """
-    if not value:
+    if not value or _CONTROL.search(value):
         return None
     text = _ADDRESS_TYPE.sub("", value, count=1).strip()
     match = _ANGLE_ADDRESS.search(text) or _BARE_ADDRESS.search(text)

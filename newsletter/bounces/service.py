@@ -68,6 +68,14 @@ log = logging.getLogger(__name__)
 FAILED_KINDS = (BounceKind.HARD, BounceKind.SOFT, BounceKind.POLICY)
 _HEADER_PARSER = BytesHeaderParser(policy=email.policy.compat32)
 _REPLY = re.compile(r"\s*(\d{3})\b[\s-]*(.*)", re.DOTALL)
+# What a hostile report may put in a field that PostgreSQL refuses (NUL) or that has no place in
+# text (other controls); the raw message keeps the original.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _storable(text: str | None, limit: int | None = None) -> str | None:
+    """``text`` as both databases store it alike: controls removed, cut at the column width."""
+    return (_CONTROL.sub("", text)[:limit] or None) if text else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +143,7 @@ def record_raw(
         "raw": raw,
         "size": len(raw),
         "source": source,
-        "envelope_rcpt": (envelope_rcpt or "").strip().lower()[:320] or None,
+        "envelope_rcpt": _storable((envelope_rcpt or "").strip().lower(), 320),
         "received_at": now or utcnow(),
     }
     # INSERT … ON CONFLICT DO NOTHING rather than a savepoint around a plain INSERT: the race
@@ -359,10 +367,10 @@ def apply(
             delivery_id=match.delivery_id,
             campaign_id=match.campaign_id,
             kind=event.kind,
-            recipient=email[:320] if email else None,
-            domain=domain[:255] if domain else None,
-            status=event.status[:16] if event.status else None,
-            diagnostic=event.diagnostic,
+            recipient=_storable(email, 320),
+            domain=_storable(domain, 255),
+            status=_storable(event.status, 16),
+            diagnostic=_storable(event.diagnostic),
             classifier=event.classifier[:32],
             action=decision.action,
             reason=decision.reason,
