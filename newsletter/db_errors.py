@@ -86,14 +86,14 @@ def translate_error(error: BaseException, url: str) -> NewsletterError | None:
         )
     if url.startswith("sqlite"):
         return _sqlite_error(lowered, where, first_line)
+    if sqlstate == "25006":  # a standby, or a transaction of a command that only reads
+        return ConfigError(f"the database {where} is read-only: {first_line}")
     if not isinstance(error, exc.OperationalError | exc.InterfaceError):
         return None
     if any(fragment in lowered for fragment in _WRONG_SETTING):
         return ConfigError(f"NEWSLETTER_DATABASE_URL: {where}: {_connection_reason(text)}")
     if sqlstate == "53100":
         return StorageError(f"the database server is out of disk space ({where}): {first_line}")
-    if sqlstate == "25006":
-        return ConfigError(f"the database {where} is read-only: {first_line}")
     return DatabaseUnavailable(f"cannot use the database {where}: {_connection_reason(text)}")
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from newsletter.config import VARIABLES
+from newsletter.config import VARIABLES, Settings
 from newsletter.db import (
     create_database_engine,
     current_revision,
@@ -33,7 +33,8 @@ from newsletter.db import (
     upgrade,
 )
 from newsletter.db_errors import translate_error
-from newsletter.errors import DatabaseUnavailable, SchemaOutOfDate
+from newsletter.errors import ConfigError, DatabaseUnavailable, SchemaOutOfDate
+from newsletter.subscribers.models import MailingList
 from tests.conftest import (
     POSTGRES_ADMIN_URL,
     SAMPLE_BULLETIN,
@@ -400,3 +401,15 @@ def test_a_missing_table_says_the_schema_does_not_match(tmp_path: Path) -> None:
             c.execute(sa.text("SELECT * FROM bulletin_imports"))
     finally:
         engine.dispose()
+
+
+def test_a_read_only_session_cannot_write_on_either_database(settings: Settings) -> None:
+    def write_while_reading() -> None:
+        with session_scope(settings, readonly=True) as session:
+            session.add(MailingList(name=f"reader-{uuid.uuid4().hex[:6]}"))
+            session.flush()
+
+    with pytest.raises(ConfigError, match="read-only"):
+        write_while_reading()
+    with session_scope(settings, readonly=True) as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(MailingList)) == 0
