@@ -156,18 +156,15 @@ def bounces_poll(imap_url: str | None, pop3_url: str | None, as_json: bool) -> N
         "stored": len(set(result.stored_ids)),
         "refused": result.refused,
     }
-    emit(
-        document,
-        as_json,
-        lambda d: click.echo(
-            f"fetched {d['fetched']}, acknowledged {d['acknowledged']}, vanished {d['vanished']}"
-            + (
-                f", refused {d['refused']} over the size limit (left on the server)"
-                if d["refused"]
-                else ""
-            )
-        ),
+    emit(document, as_json, _print_poll)
+
+
+def _print_poll(d: dict[str, Any]) -> None:
+    click.echo(
+        f"fetched {d['fetched']}, acknowledged {d['acknowledged']}, vanished {d['vanished']}"
     )
+    if d["refused"]:
+        click.echo(f"refused {d['refused']} over the size limit of a bounce (left on the server)")
 
 
 @click.command("reinstate")

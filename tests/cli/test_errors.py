@@ -213,3 +213,13 @@ def test_an_unexpected_error_is_json_with_the_json_flag(
 
 def test_the_help_mentions_debug(run_cli: Run) -> None:
     assert "--debug" in run_cli("--help").stdout
+
+
+def test_a_preview_to_a_missing_directory_is_one_line(run_cli: Run) -> None:
+    run_cli("import-bulletin", str(SAMPLE_BULLETIN))
+    issue_id = run_cli("issue", "create", "--subject", "Weekly", "--json").json()["id"]
+
+    result = run_cli("issue", "render", str(issue_id), "--html", "/nonexistent/preview.html")
+
+    line = assert_one_line_error(result, 2)
+    assert line == "error: cannot write /nonexistent/preview.html: No such file or directory"
