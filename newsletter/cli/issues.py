@@ -11,8 +11,8 @@ import click
 
 from newsletter.cli.context import emit, json_option, settings, transaction
 from newsletter.errors import InvalidInput
-from newsletter.issues.models import Issue
-from newsletter.issues.service import LATEST, create_issue, get_issue, list_issues
+from newsletter.issues.models import Issue, IssueMode
+from newsletter.issues.service import LATEST, create_issue, get_issue, list_issues, set_mode
 from newsletter.render import service as render_service
 from newsletter.render.email import SIZE_BUDGET_BYTES
 
@@ -24,6 +24,21 @@ def register(cli: click.Group) -> None:
 @click.group()
 def issue() -> None:
     """Assemble, render and check issues."""
+
+
+mode_option = click.option(
+    "--mode",
+    type=click.Choice([m.value for m in IssueMode]),
+    default=IssueMode.FULL.value,
+    show_default=True,
+    help="full: every paragraph; excerpt: each article's first paragraph, then a "
+    "'Continue reading' link to the web version.",
+)
+excerpt_words_option = click.option(
+    "--excerpt-words",
+    type=int,
+    help="In excerpt mode, cut each first paragraph after this many words.",
+)
 
 
 @issue.command("create")
@@ -41,6 +56,14 @@ def issue() -> None:
 )
 @click.option("--preheader", help="Inbox preview text; default: the first article's opening.")
 @click.option("--date", "issue_date", help="Issue date (YYYY-MM-DD); default: the articles' date.")
+@click.option(
+    "--lang",
+    help="Language of the issue (en, ru, kk, …): its fixed words, dates and <html lang>. "
+    "Default: the language most of its articles are in.",
+)
+@click.option("--number", type=int, help="Issue number in the masthead; default: the next one.")
+@mode_option
+@excerpt_words_option
 @json_option
 def issue_create(
     subject: str,
@@ -48,6 +71,10 @@ def issue_create(
     rates: str,
     preheader: str | None,
     issue_date: str | None,
+    lang: str | None,
+    number: int | None,
+    mode: str,
+    excerpt_words: int | None,
     as_json: bool,
 ) -> None:
     """Create a draft issue from chosen articles and a rate snapshot."""
@@ -59,6 +86,10 @@ def issue_create(
             rates=rates if rates == LATEST else _date("--rates", rates),
             preheader=preheader,
             date=_date("--date", issue_date) if issue_date else None,
+            lang=lang,
+            number=number,
+            mode=IssueMode(mode),
+            excerpt_words=excerpt_words,
         )
         document = issue_document(created)
     emit(
@@ -113,6 +144,20 @@ def issue_render(
     )
 
 
+@issue.command("set-mode")
+@click.argument("issue_id", type=int)
+@click.argument("mode", type=click.Choice([m.value for m in IssueMode]))
+@excerpt_words_option
+@json_option
+def issue_set_mode(issue_id: int, mode: str, excerpt_words: int | None, as_json: bool) -> None:
+    """Switch an unsent issue to full or excerpt mode (it is rendered again before sending)."""
+    with transaction() as session:
+        document = issue_document(
+            set_mode(session, issue_id, IssueMode(mode), excerpt_words=excerpt_words)
+        )
+    emit(document, as_json, lambda d: click.echo(f"issue {d['id']} is now in {d['mode']} mode"))
+
+
 @issue.command("check")
 @click.argument("issue_id", type=int)
 @json_option
@@ -155,6 +200,10 @@ def issue_document(record: Issue) -> dict[str, Any]:
         "subject": record.subject,
         "preheader": record.preheader,
         "date": record.date.isoformat(),
+        "number": record.number,
+        "lang": record.lang,
+        "mode": str(record.mode),
+        "excerpt_words": record.excerpt_words,
         "status": str(record.status),
         "articles": [{"id": a.id, "title": a.title} for a in record.articles],
         "rates_date": record.snapshot.date.isoformat() if record.snapshot else None,

@@ -93,13 +93,23 @@ def _latin(text: str, letters: list[str]) -> str:
 
 
 def normalise_language_tag(tag: str) -> str:
-    """``"RU"`` → ``"ru"``, ``"ru_RU"`` → ``"ru-RU"``; ``InvalidInput`` for anything else."""
-    cleaned = tag.strip().replace("_", "-")
-    primary, _, rest = cleaned.partition("-")
-    normalised = primary.lower() + (f"-{rest}" if rest else "")
+    """``"RU"`` → ``"ru"``, ``"ru_ru"`` → ``"ru-RU"``; ``InvalidInput`` for anything else.
+
+    Subtags get BCP 47's conventional case: region upper ("RU"), script title ("Cyrl").
+    """
+    primary, *subtags = tag.strip().replace("_", "-").split("-")
+    normalised = "-".join([primary.lower(), *(_subtag_case(s) for s in subtags)])
     if len(normalised) > MAX_LANG_TAG_CHARS or not LANG_TAG.match(normalised):
         raise InvalidInput(
             f"language tag {tag!r} is not a BCP 47 tag like 'en', 'ru' or 'kk' "
             f"(at most {MAX_LANG_TAG_CHARS} characters)"
         )
     return normalised
+
+
+def _subtag_case(subtag: str) -> str:
+    if len(subtag) == 2 and subtag.isalpha():
+        return subtag.upper()
+    if len(subtag) == 4 and subtag.isalpha():
+        return subtag.title()
+    return subtag.lower()

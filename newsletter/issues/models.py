@@ -19,6 +19,13 @@ class IssueStatus(enum.StrEnum):
     SENT = "sent"  # a campaign has gone out; the issue is frozen
 
 
+class IssueMode(enum.StrEnum):
+    """How much of each article the email carries."""
+
+    FULL = "full"  # every paragraph
+    EXCERPT = "excerpt"  # the first paragraph (or its first N words), then "Continue reading"
+
+
 # Which status may follow which; everything else raises InvalidTransition.
 ISSUE_TRANSITIONS: dict[IssueStatus, frozenset[IssueStatus]] = {
     IssueStatus.DRAFT: frozenset({IssueStatus.RENDERED}),
@@ -37,6 +44,11 @@ class Issue(Base):
     status: Mapped[IssueStatus] = mapped_column(default=IssueStatus.DRAFT)
     snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("rate_snapshots.id"))
     lang: Mapped[str] = mapped_column(String(16), default="en")
+    # The masthead's "Issue 12"; the next free number unless the editor gives one.
+    number: Mapped[int | None]
+    mode: Mapped[IssueMode] = mapped_column(default=IssueMode.FULL, server_default="full")
+    # In excerpt mode, cut each first paragraph at this many words (None: the whole paragraph).
+    excerpt_words: Mapped[int | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -53,6 +65,14 @@ class Issue(Base):
         if new not in ISSUE_TRANSITIONS[self.status]:
             raise InvalidTransition(f"issue {self.id} is {self.status}; it cannot become {new}")
         self.status = new
+
+    def mark_changed(self) -> None:
+        """Its content or form is about to change: a sent issue refuses, a rendered one is
+        a draft again (its stored rendering no longer matches)."""
+        if self.status == IssueStatus.SENT:
+            raise InvalidTransition(f"issue {self.id} has been sent; it can no longer change")
+        if self.status == IssueStatus.RENDERED:
+            self.transition(IssueStatus.DRAFT)
 
 
 class IssueArticle(Base):
