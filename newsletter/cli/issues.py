@@ -11,7 +11,8 @@ import click
 
 from newsletter.cli.context import emit, json_option, settings, transaction
 from newsletter.errors import InvalidInput
-from newsletter.issues.models import Issue, IssueMode
+from newsletter.issues.models import Issue
+from newsletter.issues.modes import IssueMode
 from newsletter.issues.service import LATEST, create_issue, get_issue, list_issues, set_mode
 from newsletter.render import service as render_service
 from newsletter.render.email import SIZE_BUDGET_BYTES
@@ -125,6 +126,12 @@ def issue_render(
         rendering = render_service.render_issue(session, config, issue_id)
         summary = render_service.report(rendering)
         preview = render_service.preview(rendering, config)
+        full = get_issue(session, issue_id).mode == IssueMode.FULL
+        excerpt_bytes = (
+            render_service.excerpt_html_bytes(session, config, issue_id)
+            if summary.over_budget and full
+            else None
+        )
     document: dict[str, Any] = {
         "id": issue_id,
         "html_bytes": summary.html_bytes,
@@ -136,7 +143,7 @@ def issue_render(
     if text_out:
         text_out.write_text(preview.text, encoding="utf-8")
         document["text"] = str(text_out)
-    warn_if_over_budget(summary.html_bytes)
+    warn_if_over_budget(issue_id, summary.html_bytes, excerpt_bytes)
     emit(
         document,
         as_json,
@@ -210,13 +217,20 @@ def issue_document(record: Issue) -> dict[str, Any]:
     }
 
 
-def warn_if_over_budget(html_bytes: int) -> None:
-    if html_bytes > SIZE_BUDGET_BYTES:
-        click.echo(
-            f"warning: the HTML is {html_bytes / 1000:.1f} KB, over the "
-            f"{SIZE_BUDGET_BYTES // 1000} KB budget; Gmail clips messages at about 102 KB",
-            err=True,
+def warn_if_over_budget(issue_id: int, html_bytes: int, excerpt_bytes: int | None) -> None:
+    if html_bytes <= SIZE_BUDGET_BYTES:
+        return
+    hint = ""
+    if excerpt_bytes is not None and excerpt_bytes <= SIZE_BUDGET_BYTES:
+        hint = (
+            f"; in excerpt mode it would be {excerpt_bytes / 1000:.1f} KB: "
+            f"newsletter issue set-mode {issue_id} excerpt"
         )
+    click.echo(
+        f"warning: the HTML is {html_bytes / 1000:.1f} KB, over the "
+        f"{SIZE_BUDGET_BYTES // 1000} KB budget; Gmail clips messages at about 102 KB{hint}",
+        err=True,
+    )
 
 
 def _print_check(document: dict[str, Any]) -> None:

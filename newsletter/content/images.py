@@ -20,8 +20,17 @@ MAX_ALT_CHARS = 300
 
 def check_image(url: str, alt: str) -> tuple[str, str]:
     """The image's address and alt text, cleaned; ``InvalidInput`` saying what is wrong."""
-    url = url.strip()
+    url = check_image_url(url.strip())
     alt = " ".join(alt.split())
+    if not alt:
+        raise InvalidInput("an article image needs alt text saying what it shows")
+    if len(alt) > MAX_ALT_CHARS:
+        raise InvalidInput(f"the alt text is longer than {MAX_ALT_CHARS} characters")
+    return url, alt
+
+
+def check_image_url(url: str) -> str:
+    """``url`` if it is one https address every reader gets; ``InvalidInput`` otherwise."""
     if len(url) > MAX_IMAGE_URL_CHARS:
         raise InvalidInput(f"the image address is longer than {MAX_IMAGE_URL_CHARS} characters")
     if any(c.isspace() or not c.isprintable() for c in url):
@@ -36,8 +45,4 @@ def check_image(url: str, alt: str) -> tuple[str, str]:
             "the image address must be the same for every reader (no %%…%% markers): "
             "an image addressed per reader is a tracking pixel"
         )
-    if not alt:
-        raise InvalidInput("an article image needs alt text saying what it shows")
-    if len(alt) > MAX_ALT_CHARS:
-        raise InvalidInput(f"the alt text is longer than {MAX_ALT_CHARS} characters")
-    return url, alt
+    return url

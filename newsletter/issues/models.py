@@ -11,19 +11,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from newsletter.content.models import Article, RateSnapshot
 from newsletter.db import Base, intpk, utcnow
 from newsletter.errors import InvalidTransition
+from newsletter.issues.modes import IssueMode
 
 
 class IssueStatus(enum.StrEnum):
     DRAFT = "draft"  # being assembled; not rendered since the last change
     RENDERED = "rendered"  # rendered; the stored HTML and text match the selection
     SENT = "sent"  # a campaign has gone out; the issue is frozen
-
-
-class IssueMode(enum.StrEnum):
-    """How much of each article the email carries."""
-
-    FULL = "full"  # every paragraph
-    EXCERPT = "excerpt"  # the first paragraph (or its first N words), then "Continue reading"
 
 
 # Which status may follow which; everything else raises InvalidTransition.

@@ -12,7 +12,8 @@ from newsletter.content.language import normalise_language_tag
 from newsletter.content.models import Article
 from newsletter.content.service import find_snapshot, get_articles, latest_import
 from newsletter.errors import InvalidInput, NotFound
-from newsletter.issues.models import Issue, IssueArticle, IssueMode
+from newsletter.issues.models import Issue, IssueArticle
+from newsletter.issues.modes import IssueMode
 
 PREHEADER_MAX_CHARS = 110
 LATEST = "latest"

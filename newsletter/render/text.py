@@ -30,18 +30,37 @@ def heading(text: str, rule: str = "-") -> str:
     return f"{wrapped}\n{rule * max(len(line) for line in wrapped.splitlines())}"
 
 
-def rate_table(rates: Sequence[RateView]) -> str:
-    """Rates as aligned columns; the change keeps its ▲/▼/▬ so direction survives plain text."""
-    header = ("Currency", "Pair", "Rate", "Change")
+def rate_table(
+    rates: Sequence[RateView],
+    currency: str = "Currency",
+    pair: str = "Pair",
+    rate: str = "Rate",
+    change: str = "Change",
+) -> str:
+    """Rates as aligned columns; the change keeps its ▲/▼/▬ so direction survives plain text.
+
+    The headers are given by the template (translated); a last, unheaded column holds
+    "1 USD = 12,500 UZS" where the view has one (``RateView.per_quote_text``).
+    """
+    header = (currency, pair, rate, change, "")
     rows = [
-        (r.base_name or r.base_code, r.pair, r.rate_text, f"{r.marker} {r.change_text}")
+        (
+            r.base_name or r.base_code,
+            r.pair,
+            r.rate_text,
+            f"{r.marker} {r.change_text}",
+            r.per_quote_text or "",
+        )
         for r in rates
     ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
-    def line(row: tuple[str, str, str, str]) -> str:
-        name, pair, rate, change = row
+    def line(row: tuple[str, str, str, str, str]) -> str:
+        name, code, figure, moved, per_quote = row
         # The rate is right-aligned so its decimal places line up for same-length figures.
-        return (f"{name:<{widths[0]}}  {pair:<{widths[1]}}  {rate:>{widths[2]}}  {change}").rstrip()
+        return (
+            f"{name:<{widths[0]}}  {code:<{widths[1]}}  {figure:>{widths[2]}}  "
+            f"{moved:<{widths[3]}}  {per_quote}"
+        ).rstrip()
 
     return "\n".join(line(row) for row in [header, *rows])

@@ -90,3 +90,24 @@ def test_human_output_of_merge_names_the_result(run_cli: Run, tmp_path: Path) ->
     result = run_cli("article", "merge", str(articles[0]["id"]), str(articles[1]["id"]))
     assert result.stdout.startswith(f"article {articles[0]['id']}: ")
     assert "(16 ¶)" in result.stdout
+
+
+def test_an_issue_over_the_budget_is_offered_excerpt_mode(run_cli: Run, tmp_path: Path) -> None:
+    paragraph = "The regional markets moved in step with the rouble this week. " * 12
+    articles = "".join(
+        f"Market Note Number {n} On Regional Trade\n\n" + f"{paragraph}\n\n" * 6 for n in range(16)
+    )
+    big = tmp_path / "big.txt"
+    big.write_text(f"• KGS/USD = 0.01144 0%\n11 December 2025\n\n{articles}", encoding="utf-8")
+    run_cli("import-bulletin", str(big))
+    issue_id = run_cli("issue", "create", "--subject", "Big", "--json").json()["id"]
+
+    rendered = run_cli("issue", "render", str(issue_id))
+    switched = run_cli("issue", "set-mode", str(issue_id), "excerpt", "--json")
+    checked = run_cli("issue", "check", str(issue_id))
+
+    assert "over the 90 KB budget; Gmail clips messages at about 102 KB" in rendered.stderr
+    assert "in excerpt mode it would be" in rendered.stderr
+    assert rendered.stderr.rstrip().endswith(f"newsletter issue set-mode {issue_id} excerpt")
+    assert switched.json()["mode"] == "excerpt"
+    assert checked.exit_code == 0

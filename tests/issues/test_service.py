@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from newsletter.content.service import import_bulletin
 from newsletter.errors import InvalidInput, InvalidTransition, NotFound
-from newsletter.issues.models import IssueMode, IssueStatus
+from newsletter.issues.models import IssueStatus
+from newsletter.issues.modes import IssueMode
 from newsletter.issues.service import create_issue, set_mode
 
 
