@@ -34,8 +34,12 @@ def per_quote(rate: Decimal) -> Decimal | None:
 
 
 def per_quote_text(base: str, quote: str, rate: Decimal, lang: str) -> str | None:
-    """ "1 USD = 12,500 UZS", grouped as the reader's language groups digits."""
+    """ "1 USD = 12,500 UZS", grouped as the reader's language groups digits.
+
+    A no-break space holds the amount to its currency, so a narrow column breaks the line only
+    after "=" ("1 USD =" / "12,500 UZS").
+    """
     amount = per_quote(rate)
     if amount is None:
         return None
-    return f"1 {quote} = {format_decimal(amount, locale=babel_locale(lang))} {base}"
+    return f"1 {quote} = {format_decimal(amount, locale=babel_locale(lang))}\u00a0{base}"

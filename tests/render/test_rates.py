@@ -38,10 +38,11 @@ def test_rates_of_a_cent_or_more_and_nonsense_are_not_turned_round(rate: str) ->
 @pytest.mark.parametrize(
     ("lang", "expected"),
     [
-        ("en", "1 USD = 12,500 UZS"),
-        ("ru", "1 USD = 12\xa0500 UZS"),  # the reader's digit grouping, never split by a wrap
-        ("kk", "1 USD = 12\xa0500 UZS"),
-        ("xx", "1 USD = 12,500 UZS"),  # a language CLDR does not know: English grouping
+        # A no-break space holds the amount to its code: a narrow column wraps after "=".
+        ("en", "1 USD = 12,500\xa0UZS"),
+        ("ru", "1 USD = 12\xa0500\xa0UZS"),  # the reader's digit grouping
+        ("kk", "1 USD = 12\xa0500\xa0UZS"),
+        ("xx", "1 USD = 12,500\xa0UZS"),  # a language CLDR does not know: English grouping
     ],
 )
 def test_the_per_usd_figure_uses_the_readers_digit_grouping(lang: str, expected: str) -> None:
@@ -51,7 +52,7 @@ def test_the_per_usd_figure_uses_the_readers_digit_grouping(lang: str, expected:
 
 def test_the_setting_chooses_whether_the_per_usd_figure_shows() -> None:
     rate = Rate(pair="UZS/USD", rate=Decimal("0.00008"), change_pct=Decimal("0"))
-    assert RateView.from_rate(rate).per_quote_text == "1 USD = 12,500 UZS"
+    assert RateView.from_rate(rate).per_quote_text == "1 USD = 12,500\xa0UZS"
     assert RateView.from_rate(rate, form=RateForm.DESK).per_quote_text is None
     both = RateView.from_rate(rate, form=RateForm.BOTH)
     assert both.rate_text == "0.00008"  # the desk's figure stays exactly as given
@@ -62,7 +63,7 @@ def rate_cells(issue: IssueView) -> dict[str, tuple[str, str]]:
     (table,) = doc.xpath(RATES_TABLE)
     return {
         row.xpath("./th//span[@class='nl-code']")[0].text_content(): (
-            " ".join(row.xpath("./td")[0].itertext()),
+            " ".join(row.xpath("./td")[0].itertext()).replace("\xa0", " "),
             row.xpath("./td")[1].text_content(),
         )
         for row in table.xpath("./tbody/tr")
@@ -90,8 +91,8 @@ def test_the_text_part_shows_the_per_usd_figure_in_its_own_column() -> None:
     lines = render_email(issue, SENDER, TEMPLATE_DIR).text.splitlines()
 
     # The change column is as wide as its widest cell ("▲ +0.55%"), so the new one aligns.
-    assert "Uzbek som      UZS/USD  0.00008  ▬ 0%      1 USD = 12,500 UZS" in lines
-    assert "Kazakh tenge   KZT/USD  0.00193  ▬ 0%      1 USD = 518 KZT" in lines
+    assert "Uzbek som      UZS/USD  0.00008  ▬ 0%      1 USD = 12,500\xa0UZS" in lines
+    assert "Kazakh tenge   KZT/USD  0.00193  ▬ 0%      1 USD = 518\xa0KZT" in lines
     assert "Turkmen manat  TMT/USD  0.28490  ▬ 0%" in lines
 
 
@@ -103,4 +104,4 @@ def test_a_falling_small_rate_keeps_its_sign_and_arrow_beside_the_per_usd_figure
     issue = replace(base, rates=(falling,))
     assert rate_cells(issue)["UZS/USD"] == ("0.00008 1 USD = 12,500 UZS", "▼ −1.5%")
     text = render_email(issue, SENDER, TEMPLATE_DIR).text
-    assert "Uzbek som  UZS/USD  0.00008  ▼ −1.5%  1 USD = 12,500 UZS" in text
+    assert "Uzbek som  UZS/USD  0.00008  ▼ −1.5%  1 USD = 12,500\xa0UZS" in text
