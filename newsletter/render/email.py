@@ -172,14 +172,21 @@ def _gettext(catalogue: gettext.NullTranslations) -> Any:
     translated label must not become a personalisation marker either.
     """
 
+    # Words without values are the same in every issue: looked up and escaped once.
+    fixed: dict[tuple[str, bool], str] = {}
+
     @jinja2.pass_context
     def translate(context: jinja2.runtime.Context, message: str, **values: Any) -> str:
+        html = bool(context.eval_ctx.autoescape)
+        if not values and (message, html) in fixed:
+            return fixed[message, html]
         translated = catalogue.gettext(message)
         values = {name: _neutralise_markers(value) for name, value in values.items()}
-        if context.eval_ctx.autoescape:
-            # Safe: the catalogue is ours; every value is escaped by Markup's % operator.
-            return Markup(translated) % values  # noqa: S704
-        return translated % values
+        # Safe: the catalogue is ours; every value is escaped by Markup's % operator.
+        result = Markup(translated) % values if html else translated % values  # noqa: S704
+        if not values:
+            fixed[message, html] = result
+        return result
 
     return translate
 

@@ -6,6 +6,7 @@ wrapping are arithmetic, which reads badly in Jinja.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Sequence
 
@@ -13,10 +14,15 @@ from newsletter.render.view import RateView
 
 # 78 per RFC 5322 2.1.1 ("SHOULD be no more than 78 characters"); readable in any terminal client.
 TEXT_WIDTH_CHARS = 78
+# Whitespace textwrap would turn into spaces (tabs it would expand): a line with any is wrapped.
+CONTROL_WHITESPACE = re.compile(r"[\t\n\r\x0b\x0c]")
 
 
 def wrap_text(text: str, width: int = TEXT_WIDTH_CHARS) -> str:
     """Wrap one paragraph; a URL or other unbreakable word longer than ``width`` stays whole."""
+    if len(text) <= width and text == text.strip() and not CONTROL_WHITESPACE.search(text):
+        # What textwrap would return anyway, without its cost (headlines, labels, list lines).
+        return text
     # break_on_hyphens=False: "Kassym-Jomart" and "us-versus-them" must not split across lines.
     return (
         "\n".join(textwrap.wrap(text, width=width, break_long_words=False, break_on_hyphens=False))

@@ -10,6 +10,7 @@ catalogue, never by the process locale.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -208,6 +209,7 @@ class Sender:
         _require_https(self.base_url, "sender base_url")
 
 
+@functools.lru_cache(maxsize=256)
 def format_date(day: dt.date, lang: str = "en") -> str:
     """ "11 December 2025", "11 декабря 2025", "11 желтоқсан 2025": CLDR's month names."""
     return babel_format_date(day, DATE_PATTERN, locale=babel_locale(lang))
