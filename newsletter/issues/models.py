@@ -61,8 +61,8 @@ class Issue(Base):
         self.status = new
 
     def mark_changed(self) -> None:
-        """Its content or form is about to change: a sent issue refuses, a rendered one is
-        a draft again (its stored rendering no longer matches)."""
+        """Before its content or form changes: a sent issue refuses, a rendered one is a draft
+        again, because its stored rendering no longer matches."""
         if self.status == IssueStatus.SENT:
             raise InvalidTransition(f"issue {self.id} has been sent; it can no longer change")
         if self.status == IssueStatus.RENDERED:

@@ -84,9 +84,9 @@ def set_mode(
 ) -> Issue:
     """Switch an unsent issue between full and excerpt mode; it must be rendered again."""
     issue = get_issue(session, issue_id)
+    words = _excerpt_words(excerpt_words)
     issue.mark_changed()
-    issue.mode = mode
-    issue.excerpt_words = _excerpt_words(excerpt_words)
+    issue.mode, issue.excerpt_words = mode, words
     session.flush()
     return issue
 
@@ -94,7 +94,8 @@ def set_mode(
 def articles_language(articles: list[Article]) -> str:
     """The language most of ``articles`` are in; on a tie, the first article's."""
     counts = Counter(a.lang for a in articles)
-    return max(counts, key=lambda lang: (counts[lang], -[a.lang for a in articles].index(lang)))
+    # A Counter iterates in first-seen order and max() keeps the first of equals.
+    return max(counts, key=counts.__getitem__)
 
 
 def _next_number(session: Session) -> int:
