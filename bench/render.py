@@ -21,6 +21,7 @@ from pathlib import Path
 import premailer
 
 from newsletter.content.bulletin import decode_bulletin, parse_bulletin
+from newsletter.issues.modes import IssueMode
 from newsletter.render.email import (
     compile_mjml,
     css_inliner,
@@ -98,7 +99,7 @@ def bench_issue(label: str, issue: IssueView, runs: int) -> None:
         ("Jinja + lint", lambda: render_mjml(issue, SENDER, env)),
         ("mjml-python", lambda: compile_mjml(mjml_source)),
         ("css-inline", lambda: inline_css(before, inliner)),
-        ("Jinja text part (textwrap)", lambda: text.render(issue=issue, sender=SENDER)),
+        ("Jinja text part (textwrap)", lambda: text.render(issue=issue, sender=SENDER, web=False)),
         ("premailer", lambda: premailer_inline(before, css)),
         (
             "whole render_email (css-inline, + text part)",
@@ -167,6 +168,7 @@ def main() -> None:
         ),
     )
     bench_issue("sample", sample, args.runs)
+    bench_issue("sample, excerpt mode", replace(sample, mode=IssueMode.EXCERPT), args.runs)
     bench_issue("12 articles", twelve, max(args.runs // 4, 10))
     bench_personalise(sample, args.recipients)
 

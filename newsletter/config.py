@@ -82,6 +82,12 @@ VARIABLES: tuple[Variable, ...] = (
         "date by more than this many days.",
     ),
     Variable(
+        "NEWSLETTER_RATE_FORM",
+        "both",
+        "How rates show: `both` puts `1 USD = 12,500 UZS` beside the desk's figure for rates "
+        "below 0.01 (HTML and text); `desk` shows the desk's figure only.",
+    ),
+    Variable(
         "NEWSLETTER_TEMPLATE_DIR",
         None,
         "Directory of the email templates; the shipped `templates/email` by default.",
@@ -194,6 +200,7 @@ class Settings:
     postal_address: str | None
     max_bulletin_bytes: int
     rates_max_age_days: int
+    rate_form: str  # "both" or "desk" (render.rates.RateForm)
     template_dir: Path
     smtp: SmtpUrl
     smtp_require_tls: bool
@@ -274,6 +281,7 @@ def load_settings(
         postal_address=raw("NEWSLETTER_POSTAL_ADDRESS"),
         max_bulletin_bytes=parsed("NEWSLETTER_MAX_BULLETIN_BYTES", _positive_int),
         rates_max_age_days=parsed("NEWSLETTER_RATES_MAX_AGE_DAYS", _non_negative_int),
+        rate_form=parsed("NEWSLETTER_RATE_FORM", _rate_form),
         template_dir=parsed("NEWSLETTER_TEMPLATE_DIR", _directory)
         if template_raw
         else DEFAULT_TEMPLATE_DIR,
@@ -382,6 +390,13 @@ def _schedule(value: str) -> tuple[int, ...]:
     if not steps or any(step < 0 for step in steps):
         raise ValueError("expected comma-separated seconds, e.g. 60,300,1800")
     return steps
+
+
+def _rate_form(value: str) -> str:
+    # The values of render.rates.RateForm, spelled here: config is below every stage.
+    if value.lower() not in ("both", "desk"):
+        raise ValueError("expected both or desk")
+    return value.lower()
 
 
 def _directory(value: str) -> Path:

@@ -161,7 +161,7 @@ def test_the_first_command_that_writes_creates_the_embedded_database_and_says_so
 
     assert first.exit_code == 0, first.stderr
     assert first.stderr.startswith(f"created the database {tmp_path / 'newsletter.db'}")
-    assert "imported bulletin of 2025-12-11: 6 articles" in first.stdout
+    assert "imported bulletin of 2025-12-11 (language en): 6 articles" in first.stdout
     assert again.exit_code == 0
     assert again.stderr == ""
     assert "already imported" in again.stdout

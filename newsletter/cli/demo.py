@@ -78,7 +78,7 @@ def assemble(config: Settings, out_dir: Path) -> int:
         problems = render_service.check_issue(session, config, issue_id)
         preview = render_service.preview(rendering, config)
     step("issue rendered", f"{rendering.html_bytes / 1000:.1f} KB of HTML, once for everyone")
-    warn_if_over_budget(rendering.html_bytes)
+    warn_if_over_budget(issue_id, rendering.html_bytes, None)  # the check below suggests more
     step("pre-send check", "passed" if not problems else "; ".join(problems))
 
     out_dir.mkdir(parents=True, exist_ok=True)

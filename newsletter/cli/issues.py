@@ -12,7 +12,8 @@ import click
 from newsletter.cli.context import emit, json_option, reading, settings, transaction
 from newsletter.errors import InvalidInput, file_error
 from newsletter.issues.models import Issue
-from newsletter.issues.service import LATEST, create_issue, get_issue, list_issues
+from newsletter.issues.modes import IssueMode
+from newsletter.issues.service import LATEST, create_issue, get_issue, list_issues, set_mode
 from newsletter.render import service as render_service
 from newsletter.render.email import SIZE_BUDGET_BYTES
 
@@ -24,6 +25,21 @@ def register(cli: click.Group) -> None:
 @click.group()
 def issue() -> None:
     """Assemble, render and check issues."""
+
+
+mode_option = click.option(
+    "--mode",
+    type=click.Choice([m.value for m in IssueMode]),
+    default=IssueMode.FULL.value,
+    show_default=True,
+    help="full: every paragraph; excerpt: each article's first paragraph, then a "
+    "'Continue reading' link to the web version.",
+)
+excerpt_words_option = click.option(
+    "--excerpt-words",
+    type=int,
+    help="In excerpt mode, cut each first paragraph after this many words.",
+)
 
 
 @issue.command("create")
@@ -41,6 +57,14 @@ def issue() -> None:
 )
 @click.option("--preheader", help="Inbox preview text; default: the first article's opening.")
 @click.option("--date", "issue_date", help="Issue date (YYYY-MM-DD); default: the articles' date.")
+@click.option(
+    "--lang",
+    help="Language of the issue (en, ru, kk, …): its fixed words, dates and <html lang>. "
+    "Default: the language most of its articles are in.",
+)
+@click.option("--number", type=int, help="Issue number in the masthead; default: the next one.")
+@mode_option
+@excerpt_words_option
 @json_option
 def issue_create(
     subject: str,
@@ -48,6 +72,10 @@ def issue_create(
     rates: str,
     preheader: str | None,
     issue_date: str | None,
+    lang: str | None,
+    number: int | None,
+    mode: str,
+    excerpt_words: int | None,
     as_json: bool,
 ) -> None:
     """Create a draft issue from chosen articles and a rate snapshot."""
@@ -59,6 +87,10 @@ def issue_create(
             rates=rates if rates == LATEST else _date("--rates", rates),
             preheader=preheader,
             date=_date("--date", issue_date) if issue_date else None,
+            lang=lang,
+            number=number,
+            mode=IssueMode(mode),
+            excerpt_words=excerpt_words,
         )
         document = issue_document(created)
     emit(
@@ -94,6 +126,12 @@ def issue_render(
         rendering = render_service.render_issue(session, config, issue_id)
         summary = render_service.report(rendering)
         preview = render_service.preview(rendering, config)
+        full = get_issue(session, issue_id).mode == IssueMode.FULL
+        excerpt_bytes = (
+            render_service.excerpt_html_bytes(session, config, issue_id)
+            if summary.over_budget and full
+            else None
+        )
     document: dict[str, Any] = {
         "id": issue_id,
         "html_bytes": summary.html_bytes,
@@ -106,12 +144,26 @@ def issue_render(
             except OSError as exc:
                 raise file_error("write", path, exc) from exc
             document[key] = str(path)
-    warn_if_over_budget(summary.html_bytes)
+    warn_if_over_budget(issue_id, summary.html_bytes, excerpt_bytes)
     emit(
         document,
         as_json,
         lambda d: click.echo(f"rendered issue {d['id']}: {d['html_bytes'] / 1000:.1f} KB of HTML"),
     )
+
+
+@issue.command("set-mode")
+@click.argument("issue_id", type=int)
+@click.argument("mode", type=click.Choice([m.value for m in IssueMode]))
+@excerpt_words_option
+@json_option
+def issue_set_mode(issue_id: int, mode: str, excerpt_words: int | None, as_json: bool) -> None:
+    """Switch an unsent issue to full or excerpt mode (it is rendered again before sending)."""
+    with transaction() as session:
+        document = issue_document(
+            set_mode(session, issue_id, IssueMode(mode), excerpt_words=excerpt_words)
+        )
+    emit(document, as_json, lambda d: click.echo(f"issue {d['id']} is now in {d['mode']} mode"))
 
 
 @issue.command("check")
@@ -156,19 +208,30 @@ def issue_document(record: Issue) -> dict[str, Any]:
         "subject": record.subject,
         "preheader": record.preheader,
         "date": record.date.isoformat(),
+        "number": record.number,
+        "lang": record.lang,
+        "mode": str(record.mode),
+        "excerpt_words": record.excerpt_words,
         "status": str(record.status),
         "articles": [{"id": a.id, "title": a.title} for a in record.articles],
         "rates_date": record.snapshot.date.isoformat() if record.snapshot else None,
     }
 
 
-def warn_if_over_budget(html_bytes: int) -> None:
-    if html_bytes > SIZE_BUDGET_BYTES:
-        click.echo(
-            f"warning: the HTML is {html_bytes / 1000:.1f} KB, over the "
-            f"{SIZE_BUDGET_BYTES // 1000} KB budget; Gmail clips messages at about 102 KB",
-            err=True,
+def warn_if_over_budget(issue_id: int, html_bytes: int, excerpt_bytes: int | None) -> None:
+    if html_bytes <= SIZE_BUDGET_BYTES:
+        return
+    hint = ""
+    if excerpt_bytes is not None and excerpt_bytes <= SIZE_BUDGET_BYTES:
+        hint = (
+            f"; in excerpt mode it would be {excerpt_bytes / 1000:.1f} KB: "
+            f"newsletter issue set-mode {issue_id} excerpt"
         )
+    click.echo(
+        f"warning: the HTML is {html_bytes / 1000:.1f} KB, over the "
+        f"{SIZE_BUDGET_BYTES // 1000} KB budget; Gmail clips messages at about 102 KB{hint}",
+        err=True,
+    )
 
 
 def _print_check(document: dict[str, Any]) -> None:

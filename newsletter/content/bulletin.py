@@ -4,13 +4,17 @@ The export looks like this (see ``newsletter/samples/``)::
 
     • KGS/USD = 0.01144 0%          <- ticker lines, the same five repeated many times
       • KZT/USD = 0.00193 -0%
-    11 December 2025                <- the date line
+    11 December 2025                <- the date line, in any of the desk's languages (dates.py)
                                     <- blank lines, or lines holding only non-breaking spaces
     Kazakhstan and China Cement Strategic Partnership      <- a headline
     On July 3 , Kazakhstan President Kassym-Jomart ...     <- its paragraphs, one per line
     Tokayev opened the talks by hailing China ...
 
-Headlines carry no marker, so they are told from paragraphs by shape (``looks_like_headline``).
+Headlines carry no marker. A line is a headline when it has a headline's shape (short, no
+sentence-final punctuation, not starting in lower case) and either its words are in title case
+(``looks_like_headline``, how the English desk writes) or the structure around it says so: the
+block before it ended a sentence and a longer paragraph follows (``_is_headline``). The second
+rule needs no capital letters, so it works for sentence-case headlines in any script.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from newsletter.content.dates import parse_date_text
 from newsletter.errors import InvalidInput
 
 # "• KGS/USD = 0.01144 0%": the bullet is optional, the minus may be U+2212, a comma may be the
@@ -29,13 +34,18 @@ TICKER = re.compile(
     r"(?P<rate>[+]?\d+(?:[.,]\d+)?)\s+(?P<change>[+\-−]?\d+(?:[.,]\d+)?)\s*%$"
 )
 LOOKS_LIKE_TICKER = re.compile(r"^[•·*]\s*[A-Z]{3}\s*/")
-DATE_FORMATS = ("%d %B %Y", "%d %b %Y", "%B %d, %Y", "%B %d %Y", "%Y-%m-%d", "%d.%m.%Y")
-# Characters that end a sentence; a headline never ends with one (a question mark may).
+# Characters a headline never ends with (a question mark may end one).
 SENTENCE_END = ".!:;,…"
+# Characters that end a sentence, so that a headline may follow the block they end.
+SENTENCE_FINAL = ".!?…"
 CLOSING_QUOTES = "\"'”’»)]"
 MAX_HEADLINE_CHARS = 200
 MIN_TITLE_CASE_SHARE = 0.5
-INVISIBLE = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u200d\u2060"), None)
+# Invisible characters no script needs: BOM, zero-width space, word joiner.
+INVISIBLE = dict.fromkeys(map(ord, "\ufeff\u200b\u2060"), None)
+# Zero-width (non-)joiners are letters' business in Persian, Kurdish, Indic scripts and emoji:
+# kept inside a line, meaningless at its ends (where exports leave stray ones).
+JOINERS = "\u200c\u200d"
 WHITESPACE_RUN = re.compile(r"\s+")  # \s covers NBSP and the other Unicode spaces
 
 
@@ -102,8 +112,11 @@ def parse_bulletin(text: str) -> Bulletin:
 
 
 def clean_line(raw: str) -> str:
-    """Collapse every run of whitespace (NBSP included) into one space and trim the ends."""
-    return WHITESPACE_RUN.sub(" ", raw.translate(INVISIBLE)).strip()
+    """Collapse every run of whitespace (NBSP included) into one space and trim the ends.
+
+    Joiners at the ends go too; inside the line they stay, where the script needs them.
+    """
+    return WHITESPACE_RUN.sub(" ", raw.translate(INVISIBLE)).strip().strip(JOINERS).strip()
 
 
 def parse_ticker(line: str, number: int) -> Rate:
@@ -120,19 +133,17 @@ def parse_ticker(line: str, number: int) -> Rate:
 
 
 def parse_date(line: str, number: int) -> dt.date:
-    for fmt in DATE_FORMATS:
-        try:
-            return dt.datetime.strptime(line, fmt).date()
-        except ValueError:
-            continue
-    raise InvalidInput(
-        f"expected the bulletin date (e.g. '11 December 2025'), got {line[:60]!r}", line=number
-    )
+    try:
+        return parse_date_text(line)
+    except InvalidInput as exc:
+        raise InvalidInput(str(exc), line=number) from exc
 
 
 def looks_like_headline(line: str) -> bool:
-    """A headline is short, does not end a sentence, and capitalises most of its long words.
+    """The title-case rule: headline-shaped, and most of its long words are capitalised.
 
+    How the English desk writes; it needs no context, so it also finds a headline after a
+    paragraph that the export cut off mid-sentence.
     "Diplomatic Scandal: Kyrgyz Ambassador Fired for “Khanate of Permissiveness”" is one;
     "Since gaining independence, Tajikistan has implemented 35 energy projects" is not,
     although it has no final full stop either.
@@ -149,6 +160,31 @@ def looks_like_headline(line: str) -> bool:
     return capitalised / len(long_words) >= MIN_TITLE_CASE_SHARE
 
 
+def has_headline_shape(line: str) -> bool:
+    """Short, not ending a sentence, not the lower-case tail of one (in any script)."""
+    if len(line) > MAX_HEADLINE_CHARS or line.rstrip(CLOSING_QUOTES)[-1:] in SENTENCE_END:
+        return False
+    first_letter = next((c for c in line if c.isalpha()), "")
+    return bool(first_letter) and not first_letter.islower()
+
+
+def ends_sentence(line: str) -> bool:
+    return line.rstrip(CLOSING_QUOTES)[-1:] in SENTENCE_FINAL
+
+
+def _is_headline(blocks: list[tuple[int, str]], index: int) -> bool:
+    line = blocks[index][1]
+    if looks_like_headline(line):
+        return True
+    if not has_headline_shape(line):
+        return False
+    # By structure: the block before ended a sentence (or there is none) and the next one is
+    # a longer paragraph, which is what a headline introduces.
+    after_sentence = index == 0 or ends_sentence(blocks[index - 1][1])
+    followed_by_longer = index + 1 < len(blocks) and len(blocks[index + 1][1]) > len(line)
+    return after_sentence and followed_by_longer
+
+
 def _articles(blocks: list[tuple[int, str]]) -> tuple[ParsedArticle, ...]:
     articles: list[ParsedArticle] = []
     title: tuple[int, str] | None = None
@@ -161,8 +197,8 @@ def _articles(blocks: list[tuple[int, str]]) -> tuple[ParsedArticle, ...]:
             raise InvalidInput(f"the headline {title[1][:60]!r} has no paragraphs", line=title[0])
         articles.append(ParsedArticle(title=title[1], paragraphs=tuple(paragraphs), line=title[0]))
 
-    for number, line in blocks:
-        if looks_like_headline(line) and (title is None or paragraphs):
+    for index, (number, line) in enumerate(blocks):
+        if (title is None or paragraphs) and _is_headline(blocks, index):
             finish()
             title, paragraphs = (number, line), []
         elif title is None:

@@ -23,6 +23,8 @@ class Article(Base):
     url: Mapped[str | None] = mapped_column(String(2048))
     image_url: Mapped[str | None] = mapped_column(String(2048))
     image_alt: Mapped[str | None] = mapped_column(Text)
+    # BCP 47 tag of the language it is written in: detected at import or given (--lang).
+    lang: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
     # sha256 of the title and paragraphs: what makes re-importing the same file a no-op.
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -61,6 +63,7 @@ class BulletinImport(Base):
 
     id: Mapped[intpk]
     date: Mapped[dt.date] = mapped_column(Date)
+    lang: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
     # sha256 of the parsed bulletin, so the same file imported twice is recognised.
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
     snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("rate_snapshots.id"))

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from newsletter.content.models import Article, RateSnapshot
 from newsletter.db import Base, intpk, utcnow
 from newsletter.errors import InvalidTransition
+from newsletter.issues.modes import IssueMode
 
 
 class IssueStatus(enum.StrEnum):
@@ -37,6 +38,11 @@ class Issue(Base):
     status: Mapped[IssueStatus] = mapped_column(default=IssueStatus.DRAFT)
     snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("rate_snapshots.id"))
     lang: Mapped[str] = mapped_column(String(16), default="en")
+    # The masthead's "Issue 12"; the next free number unless the editor gives one.
+    number: Mapped[int | None]
+    mode: Mapped[IssueMode] = mapped_column(default=IssueMode.FULL, server_default="full")
+    # In excerpt mode, cut each first paragraph at this many words (None: the whole paragraph).
+    excerpt_words: Mapped[int | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -53,6 +59,14 @@ class Issue(Base):
         if new not in ISSUE_TRANSITIONS[self.status]:
             raise InvalidTransition(f"issue {self.id} is {self.status}; it cannot become {new}")
         self.status = new
+
+    def mark_changed(self) -> None:
+        """Before its content or form changes: a sent issue refuses, a rendered one is a draft
+        again, because its stored rendering no longer matches."""
+        if self.status == IssueStatus.SENT:
+            raise InvalidTransition(f"issue {self.id} has been sent; it can no longer change")
+        if self.status == IssueStatus.RENDERED:
+            self.transition(IssueStatus.DRAFT)
 
 
 class IssueArticle(Base):

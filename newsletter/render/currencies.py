@@ -1,9 +1,15 @@
-"""English names of the currencies the desk quotes, so a rate row reads "Kyrgyz som", not "KGS".
+"""Names of the currencies the desk quotes, so a rate row reads "Kyrgyz som", not "KGS".
 
-A code missing here is shown as the bare code; the table never guesses a name.
+English names are our own table (CLDR's English says "Kyrgystani Som"); other languages take
+CLDR's names through Babel ("Киргизский сом", "Қырғызстан сомы"). A code neither knows is shown
+as the bare code; nothing guesses a name.
 """
 
 from __future__ import annotations
+
+from babel.numbers import get_currency_name
+
+from newsletter.render.locale import babel_locale
 
 # ISO 4217 code -> English name as a reader expects it in a sentence (lower-case "euro" on purpose:
 # the EU style guide does not capitalise it).
@@ -37,6 +43,12 @@ CURRENCY_NAMES: dict[str, str] = {
 }
 
 
-def currency_name(code: str) -> str | None:
-    """The English name of ``code`` (case-insensitive), or None when we do not know it."""
-    return CURRENCY_NAMES.get(code.upper())
+def currency_name(code: str, lang: str = "en") -> str | None:
+    """The name of ``code`` (case-insensitive) in ``lang``, or None when we do not know it."""
+    code = code.upper()
+    locale = babel_locale(lang)
+    if locale.language == "en":
+        return CURRENCY_NAMES.get(code)
+    name = get_currency_name(code, locale=locale)
+    # CLDR writes names in running-text case ("киргизский сом"); a table cell starts a line.
+    return name[:1].upper() + name[1:] if name and name != code else None

@@ -7,13 +7,21 @@ The pipeline, in the order the standards require (finding 7, MJML-04)::
 
 Every loop runs in Jinja, before any HTML parser. Per-recipient fields are left as markers
 (``personalise.marker``) and filled later by ``PersonalTemplate``, so nothing here runs per
-recipient. Pure: no database, network or clock; the only I/O is reading the template directory.
+recipient. The templates' fixed words go through ``_()``, translated into the issue's language
+from the gettext catalogue (``locale.py``); one Jinja environment per template directory and
+language is built once and cached. Pure: no database, network or clock; the only I/O is reading
+the template directory and the catalogues.
+
+Two audiences, from the same templates: ``render_email`` makes the message in the issue's mode
+(full or excerpt), with markers; ``render_web`` makes the web version (always full, no markers,
+no unsubscribe link): what ``{base_url}/issues/{id}`` serves and excerpt mode links to.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import gettext
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +31,10 @@ import mjml
 from markupsafe import Markup
 
 from newsletter.errors import RenderError
+from newsletter.issues.modes import IssueMode
 from newsletter.render.lint import lint_mjml
-from newsletter.render.personalise import marker
+from newsletter.render.locale import translations
+from newsletter.render.personalise import MARKER, marker
 from newsletter.render.text import heading, rate_table, wrap_text
 from newsletter.render.view import IssueView, Sender
 
@@ -46,21 +56,37 @@ class RenderedEmail:
 class _Templates:
     """What is loaded once per template directory and reused for every issue."""
 
-    env: jinja2.Environment
+    css: str
     inliner: css_inline.CSSInliner
 
 
 def render_email(issue: IssueView, sender: Sender, template_dir: Path) -> RenderedEmail:
-    """Render ``issue`` with the templates in ``template_dir``; a template fault is RenderError."""
-    templates = _load(template_dir.resolve())
-    html = inline_css(compile_mjml(render_mjml(issue, sender, templates.env)), templates.inliner)
-    text = _render(templates.env, TEXT_TEMPLATE, issue=issue, sender=sender)
+    """Render ``issue`` in its mode with the templates in ``template_dir`` (RenderError on a
+    template fault)."""
+    template_dir = template_dir.resolve()
+    env = _environment(template_dir, issue.lang)
+    html = inline_css(compile_mjml(render_mjml(issue, sender, env)), _load(template_dir).inliner)
+    text = _render(env, TEXT_TEMPLATE, issue=issue, sender=sender, web=False)
     return RenderedEmail(html=html, text=text, html_bytes=len(html.encode("utf-8")))
+
+
+def render_web(issue: IssueView, sender: Sender, template_dir: Path) -> str:
+    """The web version of ``issue``: full mode whatever the email's, and no personal data."""
+    template_dir = template_dir.resolve()
+    full = replace(issue, mode=IssueMode.FULL)
+    env = _environment(template_dir, issue.lang)
+    source = _render(env, LAYOUT_TEMPLATE, issue=full, sender=sender, web=True)
+    lint_mjml(source)
+    html = inline_css(compile_mjml(source), _load(template_dir).inliner)
+    if MARKER.search(html):
+        # A template that calls marker() in the web branch would publish a reader's address.
+        raise RenderError("the web version must not contain personal fields (%%NL.…%%)")
+    return html
 
 
 def render_mjml(issue: IssueView, sender: Sender, env: jinja2.Environment) -> str:
     """Jinja step: the MJML document with every loop expanded, linted for MRML."""
-    source = _render(env, LAYOUT_TEMPLATE, issue=issue, sender=sender)
+    source = _render(env, LAYOUT_TEMPLATE, issue=issue, sender=sender, web=False)
     lint_mjml(source)
     return source
 
@@ -83,9 +109,9 @@ def inline_css(html: str, inliner: css_inline.CSSInliner) -> str:
         raise RenderError(f"CSS inlining failed: {exc}") from exc
 
 
-def environment(template_dir: Path) -> jinja2.Environment:
-    """The cached Jinja environment for ``template_dir`` (for tools and the bench)."""
-    return _load(template_dir.resolve()).env
+def environment(template_dir: Path, lang: str = "en") -> jinja2.Environment:
+    """The cached Jinja environment for ``template_dir`` in ``lang`` (for tools and the bench)."""
+    return _environment(template_dir.resolve(), lang)
 
 
 def css_inliner(template_dir: Path) -> css_inline.CSSInliner:
@@ -99,6 +125,21 @@ def _load(template_dir: Path) -> _Templates:
         css = (template_dir / INLINE_CSS_FILE).read_text(encoding="utf-8")
     except OSError as exc:
         raise RenderError(f"cannot read {INLINE_CSS_FILE} in {template_dir}: {exc}") from exc
+    # Juice-style (standards section 7): inline only this file. inline_style_tags=False leaves
+    # MJML's head CSS and our media queries in <style> untouched, !important included;
+    # load_remote_stylesheets=False keeps a stray <link> from fetching anything (SEC-06).
+    inliner = css_inline.CSSInliner(
+        inline_style_tags=False,
+        keep_style_tags=True,
+        extra_css=css,
+        load_remote_stylesheets=False,
+    )
+    return _Templates(css=css, inliner=inliner)
+
+
+@functools.lru_cache(maxsize=32)
+def _environment(template_dir: Path, lang: str) -> jinja2.Environment:
+    _load(template_dir)  # a directory without inline.css fails here, before any template
     env = jinja2.Environment(
         # FileSystemLoader refuses names with ".." segments and absolute paths (SEC-07).
         loader=jinja2.FileSystemLoader(template_dir),
@@ -115,19 +156,39 @@ def _load(template_dir: Path) -> _Templates:
         keep_trailing_newline=True,
     )
     env.globals["marker"] = _marker
+    env.globals["_"] = env.globals["gettext"] = _gettext(translations(lang))
     env.filters["wrap"] = wrap_text
     env.filters["heading"] = heading
     env.filters["rate_table"] = rate_table
-    # Juice-style (standards section 7): inline only this file. inline_style_tags=False leaves
-    # MJML's head CSS and our media queries in <style> untouched, !important included;
-    # load_remote_stylesheets=False keeps a stray <link> from fetching anything (SEC-06).
-    inliner = css_inline.CSSInliner(
-        inline_style_tags=False,
-        keep_style_tags=True,
-        extra_css=css,
-        load_remote_stylesheets=False,
-    )
-    return _Templates(env=env, inliner=inliner)
+    return env
+
+
+def _gettext(catalogue: gettext.NullTranslations) -> Any:
+    """``_("Unsubscribe from %(publication)s", publication=…)`` in the templates.
+
+    Like Jinja's "new style" gettext: the translation is escaped for HTML templates and filled
+    with %-style keyword values, each escaped too. The values also get the marker neutralising
+    of ``finalize``, which a call's arguments would otherwise bypass: a headline quoted in a
+    translated label must not become a personalisation marker either.
+    """
+
+    # Words without values are the same in every issue: looked up and escaped once.
+    fixed: dict[tuple[str, bool], str] = {}
+
+    @jinja2.pass_context
+    def translate(context: jinja2.runtime.Context, message: str, **values: Any) -> str:
+        html = bool(context.eval_ctx.autoescape)
+        if not values and (message, html) in fixed:
+            return fixed[message, html]
+        translated = catalogue.gettext(message)
+        values = {name: _neutralise_markers(value) for name, value in values.items()}
+        # Safe: the catalogue is ours; every value is escaped by Markup's % operator.
+        result = Markup(translated) % values if html else translated % values  # noqa: S704
+        if not values:
+            fixed[message, html] = result
+        return result
+
+    return translate
 
 
 def _render(env: jinja2.Environment, name: str, **context: Any) -> str:

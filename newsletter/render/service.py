@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
 from newsletter.config import Settings
+from newsletter.content.bulletin import Rate
 from newsletter.errors import CheckFailed, InvalidInput, RenderError
 from newsletter.issues.models import Issue, IssueStatus
+from newsletter.issues.modes import IssueMode
 from newsletter.issues.service import get_issue
 from newsletter.render.checks import IssueFacts, find_problems
-from newsletter.render.currencies import currency_name
-from newsletter.render.email import SIZE_BUDGET_BYTES, RenderedEmail, render_email
+from newsletter.render.email import SIZE_BUDGET_BYTES, RenderedEmail, render_email, render_web
 from newsletter.render.models import IssueRendering
 from newsletter.render.personalise import PersonalTemplate
+from newsletter.render.rates import RateForm
 from newsletter.render.view import ArticleView, IssueView, RateView, Sender
 
 PUBLICATION = "Central Asia Weekly"
@@ -30,7 +32,7 @@ class RenderReport:
 def render_issue(session: Session, settings: Settings, issue_id: int) -> IssueRendering:
     """Render the issue (Jinja2 → MJML → inlined HTML, and text) and store the result."""
     issue = get_issue(session, issue_id)
-    rendered = render_email(issue_view(issue), sender(settings), settings.template_dir)
+    rendered = render_email(issue_view(issue, settings), sender(settings), settings.template_dir)
     rendering = session.get(IssueRendering, issue.id) or IssueRendering(issue_id=issue.id)
     rendering.html, rendering.text, rendering.html_bytes = (
         rendered.html,
@@ -65,10 +67,12 @@ def check_issue(session: Session, settings: Settings, issue_id: int) -> list[str
     issue = get_issue(session, issue_id)
     problems: list[str] = []
     html = ""
+    excerpt_bytes: int | None = None
     try:
-        html = preview(
-            render_email(issue_view(issue), sender(settings), settings.template_dir), settings
-        ).html
+        view = issue_view(issue, settings)
+        html = preview(render_email(view, sender(settings), settings.template_dir), settings).html
+        if issue.mode == IssueMode.FULL and len(html.encode()) > SIZE_BUDGET_BYTES:
+            excerpt_bytes = _excerpt_bytes(view, settings)
     except (RenderError, InvalidInput) as exc:
         problems.append(f"the email does not render: {exc}")
     facts = IssueFacts(
@@ -80,8 +84,28 @@ def check_issue(session: Session, settings: Settings, issue_id: int) -> list[str
         ),
         rates_max_age_days=settings.rates_max_age_days,
         postal_address=settings.postal_address,
+        mode=issue.mode,
+        excerpt_html_bytes=excerpt_bytes,
+        issue_id=issue.id,
     )
     return problems + find_problems(facts)
+
+
+def excerpt_html_bytes(session: Session, settings: Settings, issue_id: int) -> int:
+    """How big the issue's HTML would be in excerpt mode (what an over-budget warning offers)."""
+    return _excerpt_bytes(issue_view(get_issue(session, issue_id), settings), settings)
+
+
+def _excerpt_bytes(view: IssueView, settings: Settings) -> int:
+    excerpt = replace(view, mode=IssueMode.EXCERPT)
+    rendered = render_email(excerpt, sender(settings), settings.template_dir)
+    return len(preview(rendered, settings).html.encode())
+
+
+def web_version(session: Session, settings: Settings, issue_id: int) -> str:
+    """The issue's web version: full mode, no personal data (``{base_url}/issues/{id}``)."""
+    issue = get_issue(session, issue_id)
+    return render_web(issue_view(issue, settings), sender(settings), settings.template_dir)
 
 
 def require_sendable(session: Session, settings: Settings, issue_id: int) -> None:
@@ -110,13 +134,18 @@ def preview(rendered: RenderedEmail | IssueRendering, settings: Settings) -> Pre
     )
 
 
-def issue_view(issue: Issue) -> IssueView:
+def issue_view(issue: Issue, settings: Settings) -> IssueView:
     snapshot = issue.snapshot
+    form = RateForm(settings.rate_form)
     return IssueView(
         subject=issue.subject,
         preheader=issue.preheader,
         date=issue.date,
         lang=issue.lang,
+        id=issue.id,
+        number=issue.number,
+        mode=issue.mode,
+        excerpt_words=issue.excerpt_words,
         articles=tuple(
             ArticleView(
                 id=a.id,
@@ -129,13 +158,8 @@ def issue_view(issue: Issue) -> IssueView:
             for a in issue.articles
         ),
         rates=tuple(
-            RateView(
-                pair=r.pair,
-                base_code=r.pair.split("/")[0],
-                base_name=currency_name(r.pair.split("/")[0]),
-                quote_code=r.pair.split("/")[1],
-                rate=r.rate,
-                change_pct=r.change_pct,
+            RateView.from_rate(
+                Rate(pair=r.pair, rate=r.rate, change_pct=r.change_pct), lang=issue.lang, form=form
             )
             for r in (snapshot.rates if snapshot else [])
         ),

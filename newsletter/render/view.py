@@ -2,21 +2,31 @@
 
 These are plain values (no Session, no ORM rows), so rendering is a pure function of
 ``IssueView`` + ``Sender`` + the template directory. Per-recipient fields never appear here:
-the templates emit markers for them (see ``personalise.py``).
+the templates emit markers for them (see ``personalise.py``). Everything that depends on the
+issue's language (dates, currency names, digit grouping) is settled here or in the templates'
+catalogue, never by the process locale.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 from urllib.parse import urlsplit
 
+from babel.dates import format_date as babel_format_date
+
 from newsletter.content.bulletin import Bulletin, Rate
+from newsletter.content.images import check_image_url
+from newsletter.content.language import LANG_TAG
 from newsletter.errors import InvalidInput
+from newsletter.issues.modes import IssueMode
 from newsletter.render.currencies import currency_name
+from newsletter.render.locale import babel_locale
+from newsletter.render.rates import RateForm, per_quote_text
 
 Direction = Literal["up", "down", "flat"]
 
@@ -25,24 +35,11 @@ Direction = Literal["up", "down", "flat"]
 PREHEADER_MIN_CHARS = 40
 PREHEADER_MAX_CHARS = 130
 
-# English month names spelled out here so the date never depends on the process locale.
-MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
-LANG_TAG = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 RTL_LANGUAGES = frozenset({"ar", "ckb", "dv", "fa", "he", "ps", "ug", "ur", "yi"})
 WHITESPACE_RUN = re.compile(r"\s+")
+# Day first, month spelled out in the issue's language, so no reader misreads 11/12.
+DATE_PATTERN = "d MMMM y"
+ELLIPSIS = "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +53,12 @@ class ArticleView:
 
     def __post_init__(self) -> None:
         _require_https(self.url, f"article {self.id} url")
-        _require_https(self.image_url, f"article {self.id} image_url")
+        if self.image_url is not None:
+            check_image_url(self.image_url)  # https, and the same for every reader (no pixel)
+
+    def excerpt(self, words: int | None = None) -> str:
+        """What excerpt mode shows: the first paragraph, cut after ``words`` words if given."""
+        return excerpt_of(self.paragraphs, words)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,16 +69,23 @@ class RateView:
     quote_code: str
     rate: Decimal  # exactly as given
     change_pct: Decimal  # signed
+    # "1 USD = 12,500 UZS" beside a rate below 0.01 (rates.py); None: the desk's figure alone.
+    per_quote_text: str | None = None
 
     @classmethod
-    def from_rate(cls, rate: Rate) -> RateView:
+    def from_rate(cls, rate: Rate, *, lang: str = "en", form: RateForm = RateForm.BOTH) -> RateView:
         return cls(
             pair=rate.pair,
             base_code=rate.base,
-            base_name=currency_name(rate.base),
+            base_name=currency_name(rate.base, lang),
             quote_code=rate.quote,
             rate=rate.rate,
             change_pct=rate.change_pct,
+            per_quote_text=(
+                per_quote_text(rate.base, rate.quote, rate.rate, lang)
+                if form == RateForm.BOTH
+                else None
+            ),
         )
 
     @property
@@ -111,6 +120,10 @@ class IssueView:
     rates: tuple[RateView, ...]
     rates_date: dt.date | None
     lang: str = "en"
+    id: int | None = None  # the stored issue's id: its web version is {base_url}/issues/{id}
+    number: int | None = None  # "Issue 12" in the masthead
+    mode: IssueMode = IssueMode.FULL
+    excerpt_words: int | None = None  # excerpt mode: cut each first paragraph after N words
 
     def __post_init__(self) -> None:
         if not LANG_TAG.match(self.lang):
@@ -118,7 +131,15 @@ class IssueView:
 
     @classmethod
     def from_bulletin(
-        cls, bulletin: Bulletin, *, subject: str, preheader: str = "", lang: str = "en"
+        cls,
+        bulletin: Bulletin,
+        *,
+        subject: str,
+        preheader: str = "",
+        lang: str = "en",
+        rate_form: RateForm = RateForm.BOTH,
+        issue_id: int | None = None,
+        number: int | None = None,
     ) -> IssueView:
         """Every article of a parsed bulletin, in the desk's order, with no links or images."""
         articles = tuple(
@@ -130,10 +151,25 @@ class IssueView:
             preheader=preheader,
             date=bulletin.date,
             articles=articles,
-            rates=tuple(RateView.from_rate(r) for r in bulletin.rates),
+            rates=tuple(RateView.from_rate(r, lang=lang, form=rate_form) for r in bulletin.rates),
             rates_date=bulletin.date,
             lang=lang,
+            id=issue_id,
+            number=number,
         )
+
+    @property
+    def excerpt(self) -> bool:
+        return self.mode == IssueMode.EXCERPT
+
+    def web_url(self, base_url: str) -> str | None:
+        """The web version of this issue (served by the web app), if it is a stored issue."""
+        return None if self.id is None else f"{base_url}/issues/{self.id}"
+
+    def article_url(self, base_url: str, number: int) -> str | None:
+        """Article ``number`` (1-based) on the web version: the anchor every template sets."""
+        web = self.web_url(base_url)
+        return None if web is None else f"{web}#article-{number}"
 
     @property
     def dir(self) -> Literal["ltr", "rtl"]:
@@ -141,11 +177,15 @@ class IssueView:
 
     @property
     def date_text(self) -> str:
-        return format_date(self.date)
+        return format_date(self.date, self.lang)
 
     @property
     def rates_date_text(self) -> str | None:
-        return None if self.rates_date is None else format_date(self.rates_date)
+        return None if self.rates_date is None else format_date(self.rates_date, self.lang)
+
+    @property
+    def has_per_quote_rates(self) -> bool:
+        return any(r.per_quote_text for r in self.rates)
 
     @property
     def preview_text(self) -> str:
@@ -169,9 +209,19 @@ class Sender:
         _require_https(self.base_url, "sender base_url")
 
 
-def format_date(day: dt.date) -> str:
-    """ "11 December 2025": day first, month spelled out, so no reader misreads 11/12."""
-    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
+@functools.lru_cache(maxsize=256)
+def format_date(day: dt.date, lang: str = "en") -> str:
+    """ "11 December 2025", "11 декабря 2025", "11 желтоқсан 2025": CLDR's month names."""
+    return babel_format_date(day, DATE_PATTERN, locale=babel_locale(lang))
+
+
+def excerpt_of(paragraphs: tuple[str, ...], words: int | None) -> str:
+    """The first paragraph, or its first ``words`` words and an ellipsis when it is longer."""
+    first = _one_line(paragraphs[0]) if paragraphs else ""
+    split = first.split(" ")
+    if words is None or len(split) <= words:
+        return first
+    return " ".join(split[:words]).rstrip(" ,;:–-") + ELLIPSIS
 
 
 def _require_https(url: str | None, what: str) -> None:
@@ -193,4 +243,4 @@ def _shorten(text: str, limit: int) -> str:
     cut = text[: limit - 1]
     if " " in cut:
         cut = cut[: cut.rindex(" ")]
-    return cut.rstrip(" ,;:–-") + "…"
+    return cut.rstrip(" ,;:–-") + ELLIPSIS

@@ -168,3 +168,112 @@ def test_non_utf8_bytes_are_rejected_with_their_line() -> None:
     with pytest.raises(InvalidInput, match="not UTF-8") as caught:
         decode_bulletin(data)
     assert caught.value.line == 3
+
+
+# --- Headlines by structure, in any script ---------------------------------------------------
+
+SENTENCE_CASE = (
+    "• KGS/USD = 0.01144 0%\n"
+    "18 декабря 2025\n"
+    "\xa0\n"
+    "Казахстан и Китай договорились о новом транзитном коридоре\n"
+    "\n"
+    "Стороны подписали соглашение о строительстве второй ветки железной дороги через "
+    "Хоргос, сообщает пресс-служба министерства транспорта.\n"
+    "\n"
+    "Первые составы пойдут по новой ветке в 2027 году.\n"
+    "\n"
+    "Өзбекстан мен Қазақстан су бөлу туралы келісті\n"
+    "\n"
+    "Екі ел Сырдария өзенінің суын бөлу жөніндегі жаңа келісімге қол қойды, деп хабарлады "
+    "Су ресурстары министрлігі.\n"
+    "\n"
+    "O‘zbekiston va Qirg‘iziston chegara kelishuvini imzoladi\n"
+    "\n"
+    "Ikki davlat rahbarlari chegaraning so‘nggi bahsli qismlari bo‘yicha kelishuvni "
+    "Toshkentda imzoladilar.\n"
+)
+
+
+def test_sentence_case_headlines_are_found_by_structure_in_any_script() -> None:
+    bulletin = parse_bulletin(SENTENCE_CASE)
+
+    assert bulletin.date == dt.date(2025, 12, 18)
+    assert [a.title for a in bulletin.articles] == [
+        "Казахстан и Китай договорились о новом транзитном коридоре",
+        "Өзбекстан мен Қазақстан су бөлу туралы келісті",
+        "O‘zbekiston va Qirg‘iziston chegara kelishuvini imzoladi",
+    ]
+    assert [len(a.paragraphs) for a in bulletin.articles] == [2, 1, 1]
+    assert [a.line for a in bulletin.articles] == [4, 10, 14]
+
+
+@pytest.mark.parametrize(
+    ("before", "line", "after"),
+    [
+        # The block before did not end a sentence: this line continues it.
+        (
+            "The ministry said the talks would resume in spring and that the first",
+            "shipments could arrive before the summer season",
+            "Officials declined to give a date for the next round, citing the weather and "
+            "the state of the roads.",
+        ),
+        # Followed by a shorter line, not by the longer paragraph a headline introduces.
+        ("The talks ended on Friday.", "Officials said little", "Nothing more."),
+        # A short line that starts with a lower-case letter is the tail of a sentence.
+        (
+            "The talks ended on Friday.",
+            "according to the ministry press service",
+            "Officials declined to give a date for the next round, citing the weather and "
+            "the state of the roads.",
+        ),
+        # Ending a sentence or introducing a quote: never a headline.
+        (
+            "The talks ended on Friday.",
+            "The minister said:",
+            "“We will meet again in spring, and we will bring the engineers with us this time.”",
+        ),
+    ],
+)
+def test_a_short_line_that_the_structure_does_not_mark_stays_a_paragraph(
+    before: str, line: str, after: str
+) -> None:
+    text = f"11 December 2025\nA Title For The Piece\n{before}\n{line}\n{after}\n"
+    (article,) = parse_bulletin(text).articles
+    assert article.paragraphs == (before, line, after)
+
+
+def test_a_headline_after_a_question_starts_a_new_article() -> None:
+    text = (
+        "11 December 2025\n"
+        "Who pays for the corridor\n"
+        "Nobody has said so far, but will the answer come before the summit?\n"
+        "Tajikistan opens a new power line\n"
+        "The line links the Rogun plant with the capital and carries 500 kV over 198 km.\n"
+    )
+    assert [a.title for a in parse_bulletin(text).articles] == [
+        "Who pays for the corridor",
+        "Tajikistan opens a new power line",
+    ]
+
+
+def test_zero_width_joiners_inside_words_are_kept_and_stray_ones_dropped() -> None:
+    # Persian (and Tajik in Perso-Arabic script) needs U+200C inside words such as "می‌رود".
+    title = "ایران به قزاقستان فناوری آبیاری می\u200cدهد"
+    paragraph = "وزیر گفت که شرکت\u200cهای ایرانی آماده\u200cاند و کار از بهار آغاز می\u200cشود."
+    text = f"11 December 2025\n\u200c{title}\u200c\n\u200b{paragraph}\n\u200c\n"
+    (article,) = parse_bulletin(text).articles
+    assert article.title == title
+    assert article.paragraphs == (paragraph,)
+
+
+def test_the_date_line_may_be_in_the_desks_other_languages() -> None:
+    for line in ("18 желтоқсан 2025", "2025-yil 18-dekabr", "18.12.2025", "2025-12-18"):
+        text = f"{line}\nA Title For The Piece\nBody text of the piece.\n"
+        assert parse_bulletin(text).date == dt.date(2025, 12, 18), line
+
+
+def test_an_ambiguous_date_line_is_an_error_with_its_line() -> None:
+    with pytest.raises(InvalidInput, match="ambiguous") as caught:
+        parse_bulletin("• KGS/USD = 0.01144 0%\n05.06.2025\nA Title Here\nBody.\n")
+    assert caught.value.line == 2

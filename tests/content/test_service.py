@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from newsletter.content.models import Article, BulletinImport, Rate, RateSnapshot
-from newsletter.content.service import import_bulletin
+from newsletter.content.service import import_bulletin, preview_bulletin, store_bulletin
 from newsletter.errors import InvalidInput
 
 TABLES = (Article, BulletinImport, RateSnapshot, Rate)
@@ -56,3 +59,64 @@ def test_a_malformed_file_leaves_the_database_unchanged(
 
     assert caught.value.line is not None
     assert row_counts(session) == before
+
+
+BULLETINS = Path(__file__).parent / "bulletins"
+RUSSIAN = BULLETINS / "bulletin-ru-2025-12-18.txt"
+
+
+def test_each_hand_written_bulletin_is_stored_exactly(session: Session) -> None:
+    for case in sorted(BULLETINS.glob("*.txt")):
+        expected = json.loads(case.with_suffix(".json").read_text(encoding="utf-8"))
+
+        record = import_bulletin(session, case.read_bytes()).bulletin_import
+
+        assert record.date.isoformat() == expected["date"]
+        assert record.lang == expected["lang"]
+        assert record.snapshot is not None
+        stored_rates = [[r.pair, str(r.rate), str(r.change_pct)] for r in record.snapshot.rates]
+        assert stored_rates == expected["rates"]
+        assert [
+            {"title": a.title, "paragraphs": list(a.paragraphs)} for a in record.articles
+        ] == expected["articles"]
+        assert {a.lang for a in record.articles} == {expected["lang"]}
+
+
+def test_the_language_is_detected_or_given(session: Session, sample_bulletin: bytes) -> None:
+    assert import_bulletin(session, sample_bulletin).bulletin_import.lang == "en"
+    given = import_bulletin(session, RUSSIAN.read_bytes(), lang="RU_ru").bulletin_import
+    assert given.lang == "ru-RU"
+
+
+def test_a_bad_language_is_refused_before_anything_is_stored(session: Session) -> None:
+    before = row_counts(session)
+    with pytest.raises(InvalidInput, match="language"):
+        import_bulletin(session, RUSSIAN.read_bytes(), lang="russian")
+    assert row_counts(session) == before
+
+
+def test_importing_again_with_another_language_corrects_it(session: Session) -> None:
+    first = import_bulletin(session, RUSSIAN.read_bytes())
+    counts = row_counts(session)
+
+    again = import_bulletin(session, RUSSIAN.read_bytes(), lang="ky")
+
+    assert not again.created
+    assert again.bulletin_import.id == first.bulletin_import.id
+    assert again.bulletin_import.lang == "ky"
+    assert {a.lang for a in again.bulletin_import.articles} == {"ky"}
+    assert row_counts(session) == counts
+
+
+def test_a_preview_shows_what_would_be_stored_and_stores_nothing(session: Session) -> None:
+    before = row_counts(session)
+
+    preview = preview_bulletin(RUSSIAN.read_bytes())
+
+    assert preview.lang == "ru"
+    assert preview.lang_detected
+    assert preview.bulletin.date.isoformat() == "2025-12-18"
+    assert [len(a.paragraphs) for a in preview.bulletin.articles] == [4, 4, 3, 3]
+    assert row_counts(session) == before
+    stored = store_bulletin(session, preview).bulletin_import
+    assert [a.title for a in stored.articles] == [a.title for a in preview.bulletin.articles]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
@@ -10,7 +11,8 @@ from sqlalchemy.orm import Session
 from newsletter.content.service import import_bulletin
 from newsletter.errors import InvalidInput, InvalidTransition, NotFound
 from newsletter.issues.models import IssueStatus
-from newsletter.issues.service import create_issue
+from newsletter.issues.modes import IssueMode
+from newsletter.issues.service import create_issue, set_mode
 
 
 def test_without_a_choice_the_issue_takes_the_latest_import_in_order(
@@ -72,3 +74,63 @@ def test_a_sent_issue_cannot_go_back_to_draft(session: Session, sample_bulletin:
     issue.transition(IssueStatus.SENT)
     with pytest.raises(InvalidTransition):
         issue.transition(IssueStatus.DRAFT)
+
+
+RUSSIAN = Path(__file__).parents[1] / "content" / "bulletins" / "bulletin-ru-2025-12-18.txt"
+
+
+def test_an_issue_takes_the_language_of_its_articles_unless_given(
+    session: Session, sample_bulletin: bytes
+) -> None:
+    english = import_bulletin(session, sample_bulletin).bulletin_import.articles
+    russian = import_bulletin(session, RUSSIAN.read_bytes()).bulletin_import.articles
+
+    assert create_issue(session, subject="Выпуск").lang == "ru"  # the latest import
+    mostly_english = [a.id for a in english[:2]] + [russian[0].id]
+    assert create_issue(session, subject="x", article_ids=mostly_english).lang == "en"
+    assert create_issue(session, subject="x", lang="kk_kz").lang == "kk-KZ"
+    with pytest.raises(InvalidInput, match="language"):
+        create_issue(session, subject="x", lang="Russian")
+
+
+def test_issues_are_numbered_in_turn_unless_the_editor_numbers_them(
+    session: Session, sample_bulletin: bytes
+) -> None:
+    import_bulletin(session, sample_bulletin)
+    first = create_issue(session, subject="x")
+    second = create_issue(session, subject="x")
+    chosen = create_issue(session, subject="x", number=40)
+    after = create_issue(session, subject="x")
+
+    assert second.number == (first.number or 0) + 1
+    assert (chosen.number, after.number) == (40, 41)
+    with pytest.raises(InvalidInput, match="number"):
+        create_issue(session, subject="x", number=0)
+
+
+def test_an_issue_is_full_unless_made_in_excerpt_mode(
+    session: Session, sample_bulletin: bytes
+) -> None:
+    import_bulletin(session, sample_bulletin)
+    assert create_issue(session, subject="x").mode == IssueMode.FULL
+    excerpt = create_issue(session, subject="x", mode=IssueMode.EXCERPT, excerpt_words=40)
+    assert (excerpt.mode, excerpt.excerpt_words) == (IssueMode.EXCERPT, 40)
+    with pytest.raises(InvalidInput, match="words"):
+        create_issue(session, subject="x", mode=IssueMode.EXCERPT, excerpt_words=3)
+
+
+def test_changing_the_mode_sends_a_rendered_issue_back_to_draft(
+    session: Session, sample_bulletin: bytes
+) -> None:
+    import_bulletin(session, sample_bulletin)
+    issue = create_issue(session, subject="x")
+    issue.transition(IssueStatus.RENDERED)
+
+    changed = set_mode(session, issue.id, IssueMode.EXCERPT, excerpt_words=None)
+
+    assert changed.mode == IssueMode.EXCERPT
+    assert changed.status == IssueStatus.DRAFT
+    issue.transition(IssueStatus.RENDERED)
+    issue.transition(IssueStatus.SENT)
+    with pytest.raises(InvalidTransition):
+        set_mode(session, issue.id, IssueMode.FULL)

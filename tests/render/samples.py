@@ -6,7 +6,9 @@ from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
-from newsletter.content.bulletin import decode_bulletin, parse_bulletin
+from newsletter.content.bulletin import Bulletin, decode_bulletin, parse_bulletin
+from newsletter.content.service import preview_bulletin
+from newsletter.issues.modes import IssueMode
 from newsletter.render.view import IssueView, RateView, Sender
 
 REPO = Path(__file__).resolve().parents[2]
@@ -14,10 +16,13 @@ TEMPLATE_DIR = REPO / "templates" / "email"
 SAMPLE_BULLETIN = REPO / "newsletter" / "samples" / "bulletin-2025-12-11.txt"
 
 
+def sample_bulletin() -> Bulletin:
+    return parse_bulletin(decode_bulletin(SAMPLE_BULLETIN.read_bytes()))
+
+
 def sample_issue() -> IssueView:
-    bulletin = parse_bulletin(decode_bulletin(SAMPLE_BULLETIN.read_bytes()))
     return IssueView.from_bulletin(
-        bulletin,
+        sample_bulletin(),
         subject="Central Asia Weekly – 11 December 2025",
         preheader=(
             "The SCO summit seen from the West, China in Kazakhstan and Tajikistan, and rates"
@@ -59,3 +64,28 @@ SENDER = Sender(
     postal_address="Example Media LLC, 12 Abai Avenue, Almaty 050000, Kazakhstan",
     base_url="https://example.com",
 )
+
+
+BULLETINS = REPO / "tests" / "content" / "bulletins"
+# The hand-written bulletins by language, and the sample, each as an issue with a web version.
+FIXTURES = {
+    "sample": SAMPLE_BULLETIN,
+    "ru": BULLETINS / "bulletin-ru-2025-12-18.txt",
+    "kk": BULLETINS / "bulletin-kk-2025-12-18.txt",
+    "en": BULLETINS / "bulletin-en-sentence-case-2025-12-18.txt",
+}
+SUBJECTS = {
+    "sample": "Central Asia Weekly – 11 December 2025",
+    "ru": "Central Asia Weekly – 18 декабря 2025",
+    "kk": "Central Asia Weekly – 18 желтоқсан 2025",
+    "en": "Central Asia Weekly – 18 December 2025",
+}
+
+
+def fixture_issue(name: str, mode: IssueMode = IssueMode.FULL) -> IssueView:
+    """Issue 7 (number 7) made of every article of a fixture, in its detected language."""
+    preview = preview_bulletin(FIXTURES[name].read_bytes())
+    issue = IssueView.from_bulletin(
+        preview.bulletin, subject=SUBJECTS[name], lang=preview.lang, issue_id=7, number=7
+    )
+    return replace(issue, mode=mode)

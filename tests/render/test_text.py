@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
+import textwrap
 from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from newsletter.render.email import RenderedEmail
 from newsletter.render.text import TEXT_WIDTH_CHARS, heading, rate_table, wrap_text
@@ -77,3 +81,16 @@ def test_wrap_keeps_hyphenated_names_and_long_urls_whole() -> None:
 
 def test_heading_is_underlined_to_its_longest_line() -> None:
     assert heading("Exchange rates", "-") == "Exchange rates\n--------------"
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=90))
+def test_the_short_line_shortcut_wraps_exactly_as_textwrap(text: str) -> None:
+    expected = (
+        "\n".join(
+            textwrap.wrap(
+                text, width=TEXT_WIDTH_CHARS, break_long_words=False, break_on_hyphens=False
+            )
+        )
+        or text
+    )
+    assert wrap_text(text) == expected
