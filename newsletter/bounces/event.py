@@ -25,6 +25,16 @@ class BounceKind(enum.StrEnum):
     UNKNOWN = "unknown"  # readable, but none of the above
 
 
+class Evidence(enum.StrEnum):
+    """What ties an event to a message we sent to a subscriber; only these change one."""
+
+    VERP = "verp"  # a valid VERP token on the envelope recipient (BNC-01)
+    MESSAGE_ID = "message-id"  # our own signed Message-ID in the returned message or report
+    WEBHOOK = "webhook"  # a provider webhook whose signature verified, naming a message we sent
+    SMTP = "smtp"  # the relay's reply to our own RCPT or DATA (BNC-05)
+    NONE = "none"  # nothing: stored as unverified, applied only by a person who looked
+
+
 @dataclass(frozen=True, slots=True)
 class BounceEvent:
     """One recipient's outcome as reported by one source.

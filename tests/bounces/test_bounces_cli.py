@@ -17,11 +17,13 @@ from tests.conftest import Run
 EVENT_KEYS = {
     "file",
     "message",
+    "event",
     "kind",
     "email",
     "delivery",
     "campaign",
     "status",
+    "evidence",
     "action",
     "reason",
 }
