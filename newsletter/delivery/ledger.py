@@ -27,13 +27,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import (
     ColumnElement,
-    ColumnExpressionArgument,
     Select,
     and_,
     exists,
     func,
-    insert,
-    literal,
     or_,
     select,
     text,
@@ -46,18 +43,15 @@ from newsletter.delivery.models import (
     ACCEPTED_STATUSES,
     OPEN_STATUSES,
     UNSENT_STATUSES,
-    Campaign,
     Delivery,
     DeliveryStatus,
     DomainHold,
     DomainThrottle,
     may_become,
 )
-from newsletter.delivery.suppression import delivery_mailable, first_mailable_list, mailable
+from newsletter.delivery.suppression import delivery_mailable, first_mailable_list
 from newsletter.delivery.verdict import Verdict
-from newsletter.subscribers.expression import parse_expression
 from newsletter.subscribers.models import Subscriber
-from newsletter.subscribers.segments import condition
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,57 +66,6 @@ class Claimed:
     name: str
     domain: str
     attempts: int
-
-
-def email_domain(session: Session, email: ColumnExpressionArgument[str]) -> ColumnElement[str]:
-    """The part after the @, in SQL (PostgreSQL and SQLite spell it differently)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.lower(func.split_part(email, "@", 2))
-    return func.lower(func.substr(email, func.instr(email, "@") + 1))
-
-
-def audience(campaign: Campaign) -> Select[int]:
-    """Ids of who the campaign mails: mailable on its lists (each once), within its segment."""
-    query = select(Subscriber.id).where(mailable(Subscriber.id, literal(campaign.id)))
-    if campaign.segment is not None:
-        query = query.where(condition(parse_expression(campaign.segment.expression)))
-    return query
-
-
-def create_deliveries(session: Session, campaign: Campaign, now: dt.datetime) -> None:
-    """Add one pending row per recipient of the audience, each once.
-
-    One INSERT … SELECT: the database streams it, so memory stays flat whatever the list size.
-    Rows that exist already (a restarted start) are left alone.
-    """
-    recipients = audience(campaign).subquery()
-    already = select(Delivery.subscriber_id).where(
-        Delivery.campaign_id == campaign.id, Delivery.subscriber_id.is_not(None)
-    )
-    rows = (
-        select(
-            literal(campaign.id),
-            Subscriber.id,
-            email_domain(session, Subscriber.email),
-            literal(DeliveryStatus.PENDING, Delivery.status.type),
-            literal(0),
-            literal(now, Delivery.created_at.type),
-            literal(now, Delivery.updated_at.type),
-        )
-        .join(recipients, recipients.c.id == Subscriber.id)
-        .where(Subscriber.id.not_in(already))
-        .order_by(Subscriber.id)
-    )
-    columns = [
-        "campaign_id",
-        "subscriber_id",
-        "domain",
-        "status",
-        "attempts",
-        "created_at",
-        "updated_at",
-    ]
-    session.execute(insert(Delivery).from_select(columns, rows))
 
 
 def due_condition(now: dt.datetime) -> ColumnElement[bool]:

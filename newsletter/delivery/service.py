@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.config import Settings
 from newsletter.db import utcnow
-from newsletter.delivery import holds, ledger
+from newsletter.delivery import audience, holds, ledger
 from newsletter.delivery.context import CampaignMessage
 from newsletter.delivery.holds import Hold
 from newsletter.delivery.message import CampaignHeaders, MessageTemplate
@@ -112,7 +112,7 @@ def start_campaign(session: Session, settings: Settings, campaign_id: int, now: 
         issue.transition(IssueStatus.SENT)  # freezes the rendering the recipients get
     campaign.transition(CampaignStatus.SENDING, at=now)
     campaign.started_at = now
-    ledger.create_deliveries(session, campaign, now)
+    audience.create_deliveries(session, campaign, now)
     campaign.recipient_count = (
         session.scalar(
             select(func.count()).select_from(Delivery).where(Delivery.campaign_id == campaign.id)
@@ -126,7 +126,7 @@ def start_campaign(session: Session, settings: Settings, campaign_id: int, now: 
 
 def ledger_preview_count(session: Session, campaign: Campaign) -> int:
     """How many would receive it if it started now (stated before a scheduled send)."""
-    query = select(func.count()).select_from(ledger.audience(campaign).subquery())
+    query = select(func.count()).select_from(audience.audience(campaign).subquery())
     return session.scalar(query) or 0
 
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from newsletter.delivery import fence, ledger
+from newsletter.delivery import audience, fence, ledger
 from newsletter.delivery.models import (
     DELIVERY_TRANSITIONS,
     Campaign,
@@ -77,7 +77,7 @@ def campaign(session: Session) -> Campaign:
         for name in subscriptions:
             session.add(Subscription(subscriber_id=subscriber.id, list_id=lists[name].id))
     session.flush()
-    ledger.create_deliveries(session, campaign, NOW)
+    audience.create_deliveries(session, campaign, NOW)
     assert rows(session, campaign) == set(CASES)
     for email, (status, subscriptions) in CASES.items():
         subscriber = session.scalars(select(Subscriber).where(Subscriber.email == email)).one()
@@ -124,14 +124,14 @@ def sending(session: Session, campaign: Campaign) -> None:
 
 
 def test_the_audience_holds_exactly_the_mailable(session: Session, campaign: Campaign) -> None:
-    audience = set(
+    mailed = set(
         session.scalars(
             select(Subscriber.email).where(
-                Subscriber.id.in_(ledger.audience(campaign).scalar_subquery())
+                Subscriber.id.in_(audience.audience(campaign).scalar_subquery())
             )
         )
     )
-    assert audience == MAILABLE
+    assert mailed == MAILABLE
 
 
 def test_the_claim_skips_exactly_the_suppressed(session: Session, campaign: Campaign) -> None:
