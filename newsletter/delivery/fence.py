@@ -209,10 +209,3 @@ def record_and_mark(
     driver = session.connection().connection.driver_connection
     assert driver is not None
     return int(driver.execute(_RECORD_AND_MARK_POSTGRESQL, params).rowcount) == 1
-
-
-def fenced(marked: bool, still_ours: bool) -> Fence:
-    """The fence's answer from the mark and, when it failed, whether the lease is still ours."""
-    if marked:
-        return Fence.MARKED
-    return Fence.SUPPRESSED if still_ours else Fence.LEASE_LOST

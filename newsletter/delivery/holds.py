@@ -104,15 +104,25 @@ def push_attempts(
 
     Returns the pause reason when this call paused the campaign.
     """
-    campaign = session.get(Campaign, campaign_id, with_for_update=True)
-    if campaign is None or count == 0:
+    if count == 0:
         return None
-    window = AttemptWindow.from_bytes(campaign.policy_window, campaign.policy_window_size).push(
-        bits, count, settings.campaign_policy_window
+    stored = session.execute(
+        select(Campaign.policy_window, Campaign.policy_window_size)
+        .where(Campaign.id == campaign_id)
+        .with_for_update()  # workers of one campaign take turns: no attempt is lost
+    ).one_or_none()
+    if stored is None:
+        return None
+    window = AttemptWindow.from_bytes(*stored).push(bits, count, settings.campaign_policy_window)
+    session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id)
+        .values(policy_window=window.to_bytes(), policy_window_size=window.size)
+        .execution_options(synchronize_session=False)
     )
-    campaign.policy_window, campaign.policy_window_size = window.to_bytes(), window.size
     reason = pause_reason(window, settings)
-    if reason is None or campaign.status is not CampaignStatus.SENDING:
+    campaign = session.get(Campaign, campaign_id) if reason is not None else None
+    if reason is None or campaign is None or campaign.status is not CampaignStatus.SENDING:
         return None
     campaign.transition(CampaignStatus.PAUSED, reason, reply=last_reply, at=now)
     return reason

@@ -130,10 +130,10 @@ class Recorder:
             owner = session.scalar(
                 select(Delivery.lease_owner).where(Delivery.id == row.delivery_id)
             )
-            result = fence.fenced(marked, still_ours=owner == self.ctx.owner)
-        if result is Fence.SUPPRESSED:
-            self._skipped.append(row.delivery_id)
-        return result
+        if owner != self.ctx.owner:
+            return Fence.LEASE_LOST
+        self._skipped.append(row.delivery_id)  # still ours: the subscriber was suppressed
+        return Fence.SUPPRESSED
 
     def unmark(self, row: Claimed) -> None:
         """The message in flight never left: give the row back as if it had not been marked."""
