@@ -29,7 +29,7 @@ class BounceSource(enum.StrEnum):
     POP3 = "pop3"
     FILE = "file"  # ``newsletter bounces process FILE``
     WEBHOOK = "webhook"
-    SYNC = "sync"  # a 5xx from the relay while sending (BNC-05)
+    SYNC = "sync"  # the relay's hard, soft or policy reply while sending (BNC-05)
     ADMIN = "admin"  # a person (``newsletter subscriber reinstate``)
 
 

@@ -456,3 +456,73 @@ def test_webhook_events_are_applied_once_per_provider_id(world: World, session: 
     assert session.scalar(select(func.count()).select_from(BounceEventRecord)) == 1
     session.refresh(reader)
     assert reader.status is SubscriberStatus.BOUNCED
+
+
+def webhook_event(recipient: str, message: str | None, source_id: str) -> BounceEvent:
+    return BounceEvent(
+        kind=BounceKind.HARD,
+        recipient=recipient,
+        status="5.1.1",
+        diagnostic="550 5.1.1 user unknown",
+        envelope_rcpt=None,
+        original_message_id=message,
+        classifier="ses",
+        source_id=source_id,
+    )
+
+
+def test_a_webhook_naming_the_relay_queue_id_of_our_delivery_is_applied(
+    world: World, session: Session
+) -> None:
+    reader = world.subscriber("queued@example.org")
+    delivery = world.delivery(world.campaign(), reader)
+    delivery.queue_id = "0100018c8a0fe8b3-3c8d0b8e-6d1f-4a1d-9a0e-3f1f6c2b9a10-000000"
+    session.flush()
+    event = webhook_event(reader.email, f"<{delivery.queue_id}>", "sns-1")
+
+    [result] = processing.process_webhook_events(session, world.settings, [event], NOW)
+
+    assert (result.evidence, result.delivery_id, result.action) == (
+        Evidence.WEBHOOK,
+        delivery.id,
+        BounceAction.SUBSCRIBER_BOUNCED,
+    )
+
+
+@pytest.mark.parametrize("named", ["message of nobody", "message of another subscriber"])
+def test_a_webhook_that_names_no_message_we_sent_to_its_recipient_changes_nobody(
+    world: World, session: Session, named: str
+) -> None:
+    victim = world.subscriber("victim@example.org")
+    other = world.subscriber("other@example.org")
+    world.delivery(world.campaign(), victim)
+    others = world.delivery(world.campaign(), other)
+    message = "<0000-not-ours@email.amazonses.com>" if named == "message of nobody" else None
+    event = webhook_event(victim.email, message or others.message_id, "sns-2")
+
+    [result] = processing.process_webhook_events(session, world.settings, [event], NOW)
+
+    assert (result.evidence, result.subscriber_id, result.action) == (
+        Evidence.NONE,
+        None,
+        BounceAction.NONE,
+    )
+    session.refresh(victim)
+    session.refresh(other)
+    assert (victim.status, other.status) == (SubscriberStatus.ACTIVE, SubscriberStatus.ACTIVE)
+
+
+def test_two_deliveries_with_one_queue_id_prove_nothing(world: World, session: Session) -> None:
+    reader = world.subscriber("twins@example.org")
+    for delivery in (
+        world.delivery(world.campaign(), reader),
+        world.delivery(world.campaign(), reader),
+    ):
+        delivery.queue_id = "4F3D2"  # Postfix reuses short queue ids over time
+    session.flush()
+
+    [result] = processing.process_webhook_events(
+        session, world.settings, [webhook_event(reader.email, "<4F3D2>", "pm-9")], NOW
+    )
+
+    assert result.evidence is Evidence.NONE
