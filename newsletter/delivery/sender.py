@@ -102,12 +102,7 @@ def send_claimed(ctx: SendContext, lane: int, batch: Batch) -> BatchResult:
                 unsent.append(row)
                 continue
             take_tokens(ctx, row)
-            mid = message_id(
-                row.delivery_id,
-                row.campaign_id,
-                ctx.settings.sending_domain,
-                ctx.settings.secret_key,
-            )
+            mid = message_id_of(ctx, row)
             fenced = recorder.fence(row, mid)
             if fenced is Fence.LEASE_LOST:
                 stopped = StopReason.LEASE_LOST
@@ -179,6 +174,14 @@ def take_tokens(ctx: SendContext, row: Claimed) -> None:
     """Wait for the global and the recipient domain's rate limits."""
     ctx.limiter.acquire("global", ctx.settings.rate_limit)
     ctx.limiter.acquire(f"domain:{row.domain}", ctx.settings.domain_rate_limit)
+
+
+def message_id_of(ctx: SendContext, row: Claimed) -> str:
+    """The delivery's signed Message-ID: the same on every retry (``message.message_id``)."""
+    settings = ctx.settings
+    return message_id(
+        row.delivery_id, row.campaign_id, settings.sending_domain, settings.secret_key
+    )
 
 
 def build(ctx: SendContext, message: CampaignMessage, row: Claimed, mid: str) -> bytes:
