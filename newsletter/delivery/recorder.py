@@ -178,7 +178,8 @@ class Recorder:
         if decision.reported:
             return False
         if decision.domain is DomainEffect.SUCCESS:
-            return row.domain not in self.domains.watched | self.domains.streaking
+            domains = self.domains
+            return row.domain not in domains.watched and row.domain not in domains.streaking
         return decision.domain is DomainEffect.NONE
 
     @contextmanager
