@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from newsletter.bounces import service  # noqa: E402
+from newsletter.bounces.processing import process_stored  # noqa: E402
 from newsletter.bounces.sources.receiver import running_receiver  # noqa: E402
 from newsletter.config import load_settings  # noqa: E402
 from newsletter.db import upgrade  # noqa: E402
@@ -117,7 +117,7 @@ def main() -> None:
 
     started = time.perf_counter()
     for bounce_message_id in stored:
-        service.process_stored(settings, bounce_message_id)
+        process_stored(settings, bounce_message_id)
     processing = time.perf_counter() - started
     print(
         f"processing (parse + match + decide + apply), 1 thread: "

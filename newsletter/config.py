@@ -124,6 +124,29 @@ VARIABLES: tuple[Variable, ...] = (
         "Messages per second to any one recipient domain (0: no limit).",
     ),
     Variable(
+        "NEWSLETTER_DOMAIN_THROTTLE_AFTER",
+        "3",
+        "A recipient domain backs off (one step of the retry schedule) when this many "
+        "different recipients in a row get a 4.7.x throttling reply; a 421 backs it off at once.",
+    ),
+    Variable(
+        "NEWSLETTER_DOMAIN_POLICY_PAUSE_AFTER",
+        "10",
+        "Policy rejections (5.7.x, block lists) in a row from one domain that hold that "
+        "domain for the campaign until `campaign resume`.",
+    ),
+    Variable(
+        "NEWSLETTER_CAMPAIGN_POLICY_PAUSE_RATE",
+        "0.02",
+        "A campaign pauses itself when policy rejections reach this fraction of its last "
+        "`NEWSLETTER_CAMPAIGN_POLICY_WINDOW` attempts.",
+    ),
+    Variable(
+        "NEWSLETTER_CAMPAIGN_POLICY_WINDOW",
+        "1000",
+        "How many of a campaign's latest attempts the policy-rejection rate is taken over.",
+    ),
+    Variable(
         "NEWSLETTER_MAX_CONNECTIONS", "4", "Most SMTP connections open at once across all workers."
     ),
     Variable("NEWSLETTER_BATCH_SIZE", "500", "Recipients per batch task."),
@@ -206,6 +229,10 @@ class Settings:
     smtp_require_tls: bool
     bounce_address: Address
     retry_schedule: tuple[int, ...]
+    domain_throttle_after: int
+    domain_policy_pause_after: int
+    campaign_policy_pause_rate: float
+    campaign_policy_window: int
     rate_limit: float
     domain_rate_limit: float
     max_connections: int
@@ -289,6 +316,10 @@ def load_settings(
         smtp_require_tls=parsed("NEWSLETTER_SMTP_REQUIRE_TLS", _boolean),
         bounce_address=bounce_address,
         retry_schedule=parsed("NEWSLETTER_RETRY_SCHEDULE", _schedule),
+        domain_throttle_after=parsed("NEWSLETTER_DOMAIN_THROTTLE_AFTER", _positive_int),
+        domain_policy_pause_after=parsed("NEWSLETTER_DOMAIN_POLICY_PAUSE_AFTER", _positive_int),
+        campaign_policy_pause_rate=parsed("NEWSLETTER_CAMPAIGN_POLICY_PAUSE_RATE", _fraction),
+        campaign_policy_window=parsed("NEWSLETTER_CAMPAIGN_POLICY_WINDOW", _positive_int),
         rate_limit=parsed("NEWSLETTER_RATE_LIMIT", _non_negative_float),
         domain_rate_limit=parsed("NEWSLETTER_DOMAIN_RATE_LIMIT", _non_negative_float),
         max_connections=parsed("NEWSLETTER_MAX_CONNECTIONS", _positive_int),

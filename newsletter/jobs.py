@@ -22,14 +22,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from newsletter.bounces.service import BounceRejections, process_stored
+from newsletter.bounces.processing import BounceRejections, process_stored
 from newsletter.config import Settings, load_settings
 from newsletter.db import get_engine, session_factory, session_scope
 from newsletter.delivery import lanes, ledger
 from newsletter.delivery import service as delivery_service
+from newsletter.delivery.context import CampaignMessage, SendContext
 from newsletter.delivery.dkim import DkimSigner
 from newsletter.delivery.ratelimit import limiter_for
-from newsletter.delivery.sender import BatchResult, CampaignMessage, SendContext, send_batch
+from newsletter.delivery.sender import BatchResult, StopReason, send_batch
 from newsletter.delivery.transports.smtp import SmtpTransport
 from newsletter.render import service as render_service
 from newsletter.subscribers import jobs as subscriber_jobs
@@ -66,14 +67,15 @@ def send_lane(lane: int, settings: Settings | None = None) -> dict[str, Any]:
     """Send one batch on ``lane``; on workers, queue the lane's next batch when one is due."""
     settings = settings or load_settings()
     result = run_batch(settings, lane)
-    if not settings.in_process and result.next_due_at is not None and result.stopped != "lane busy":
+    lane_busy = result.stopped is StopReason.LANE_BUSY  # its holder queues the lane's next batch
+    if not settings.in_process and result.next_due_at is not None and not lane_busy:
         delay = max(0.0, (result.next_due_at - utcnow()).total_seconds())
         submit(settings, "send_lane", countdown=delay, lane=lane)
     return {
         "lane": lane,
         "campaign": result.campaign_id,
         "sent": result.sent,
-        "stopped": result.stopped,
+        "stopped": result.stopped.value if result.stopped else None,
     }
 
 

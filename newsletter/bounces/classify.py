@@ -1,13 +1,10 @@
 """Turn an RFC 3463 status and a diagnostic text into a ``BounceKind`` (BNC-03, BNC-05).
 
-The table, from the standards sheet:
-
-* hard: 5.1.1 bad mailbox, 5.1.2 bad domain, 5.1.3 bad syntax, 5.1.6 moved, 5.1.10 null MX,
-  and every other 5.x.x we do not list below;
-* soft: every 4.x.x except 4.7.x; 5.2.2 mailbox full (RFC 3463 §3.3 calls it persistent
-  transient); 5.2.3 and 5.3.4 message too big (our content, not the address);
-* policy: every 5.7.x and 4.7.x, and blocklist or reputation wording in the diagnostic when the
-  code itself is generic (``5.0.0``, ``5.5.0``, or only a basic ``550``).
+The classification itself is the delivery stage's ``verdict.classify``, shared with the send
+loop so that a reply means the same thing whether the relay gave it at RCPT or a DSN reports it
+hours later. This module reads the status out of free text (DSN diagnostics, provider
+messages) and maps each ``Verdict`` to the bounce kind the policy acts on: a 4.x.x reported in
+a DSN is a soft bounce, a 4.7.x one a policy signal.
 """
 
 from __future__ import annotations
@@ -15,19 +12,18 @@ from __future__ import annotations
 import re
 
 from newsletter.bounces.event import BounceEvent, BounceKind, normalise_address
+from newsletter.delivery.verdict import SmtpReply, Verdict, classify, effective_status
 
-SOFT_PERMANENT_STATUSES = frozenset({"5.2.2", "5.2.3", "5.3.4"})
-# Codes that say nothing beyond "it failed": the diagnostic wording decides then.
-GENERIC_STATUSES = frozenset({"5.0.0", "4.0.0", "5.5.0", "4.5.0"})
-
-_POLICY_TEXT = re.compile(
-    r"block(?:ed|list|ing)|spamhaus|black\s?list|(?<!not )\blisted\b|reputation|\bspamcop\b|\brbl\b"
-    r"|\bdnsbl\b|barracuda|\bsorbs\b|rejected\s+(?:as|because\s+of)\s+spam|spam\s+(?:policy|detected)"
-    # Provider wordings seen in real rejections: "Comcast block for spam … #BL000000",
-    # "550 Denied due to spam list".
-    r"|\bblock\s+for\s+spam|\bBL\d{6}\b|spam\s+list",
-    re.IGNORECASE,
-)
+KIND_OF_VERDICT: dict[Verdict, BounceKind] = {
+    Verdict.HARD: BounceKind.HARD,
+    Verdict.SOFT: BounceKind.SOFT,
+    Verdict.DEFERRED: BounceKind.SOFT,
+    Verdict.CLOSING: BounceKind.SOFT,
+    Verdict.POLICY: BounceKind.POLICY,
+    Verdict.THROTTLED: BounceKind.POLICY,
+    Verdict.ACCEPTED: BounceKind.UNKNOWN,  # a success is not a bounce
+    Verdict.UNKNOWN: BounceKind.UNKNOWN,
+}
 # "550 5.1.1" / "550-5.1.1" : an enhanced code right after a basic code of the same class.
 _REPLY_AND_ENHANCED = re.compile(r"(?<!\d)([245])\d\d[ -]+#?([245]\.\d{1,3}\.\d{1,3})(?!\.?\d)")
 # A lone enhanced code: not part of an IP address or a version number.
@@ -61,26 +57,13 @@ def extract_status(text: str | None) -> str | None:
 
 def classify_status(status: str | None, diagnostic: str | None) -> BounceKind:
     """Apply the BNC-03 table; without any code, only blocklist wording is recognised."""
-    code = _clean_status(status) or extract_status(diagnostic)
-    if code is None:
-        return BounceKind.POLICY if _mentions_policy(diagnostic) else BounceKind.UNKNOWN
-    klass, subject, _detail = code.split(".")
-    if code in GENERIC_STATUSES and _mentions_policy(diagnostic):
-        return BounceKind.POLICY
-    if klass == "4":
-        return BounceKind.POLICY if subject == "7" else BounceKind.SOFT
-    if klass == "5":
-        if subject == "7":
-            return BounceKind.POLICY
-        if code in SOFT_PERMANENT_STATUSES:
-            return BounceKind.SOFT
-        return BounceKind.HARD  # 5.1.1 and friends, and every 5.x.x we do not know
-    return BounceKind.UNKNOWN  # 2.x.x is a success, not a bounce
+    code = effective_status(None, status) or extract_status(diagnostic)
+    return KIND_OF_VERDICT[classify(None, code, diagnostic)]
 
 
 def best_status(status: str | None, diagnostic: str | None) -> str | None:
     """The most specific code available: a generic ``Status: 5.0.0`` yields to ``550 5.1.1``."""
-    code = _clean_status(status)
+    code = effective_status(None, status)
     found = extract_status(diagnostic)
     if code is None:
         return found
@@ -90,32 +73,17 @@ def best_status(status: str | None, diagnostic: str | None) -> str | None:
     return code
 
 
-def event_from_smtp_reply(recipient: str, code: int, message: str) -> BounceEvent:
+def event_from_smtp_reply(recipient: str, reply: SmtpReply) -> BounceEvent:
     """Classify a synchronous RCPT/DATA rejection from our relay (BNC-05)."""
-    text = f"{code} {message}".strip()
-    status = extract_status(text)
     return BounceEvent(
-        kind=classify_status(status, message),
+        kind=KIND_OF_VERDICT[reply.verdict],
         recipient=normalise_address(recipient) or recipient.strip().lower(),
-        status=status,
-        diagnostic=f"smtp; {text}",
+        status=reply.status,
+        diagnostic=f"smtp; {reply.text}",
         envelope_rcpt=None,
         original_message_id=None,
         classifier="smtp",
     )
-
-
-def _clean_status(status: str | None) -> str | None:
-    if not status:
-        return None
-    match = _ENHANCED.search(status)
-    if match is None or match.group(1)[0] not in "245":
-        return None
-    return match.group(1)
-
-
-def _mentions_policy(diagnostic: str | None) -> bool:
-    return bool(diagnostic) and _POLICY_TEXT.search(diagnostic or "") is not None
 
 
 def refine_kind(reported: BounceKind, status: str | None, diagnostic: str | None) -> BounceKind:

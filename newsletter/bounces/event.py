@@ -25,6 +25,16 @@ class BounceKind(enum.StrEnum):
     UNKNOWN = "unknown"  # readable, but none of the above
 
 
+class Evidence(enum.StrEnum):
+    """What ties an event to a message we sent to a subscriber; only these change one."""
+
+    VERP = "verp"  # a valid VERP token on the envelope recipient (BNC-01)
+    MESSAGE_ID = "message-id"  # our own signed Message-ID in the returned message or report
+    WEBHOOK = "webhook"  # a provider webhook whose signature verified, naming a message we sent
+    SMTP = "smtp"  # the relay's reply to our own RCPT or DATA (BNC-05)
+    NONE = "none"  # nothing: stored as unverified, applied only by a person who looked
+
+
 @dataclass(frozen=True, slots=True)
 class BounceEvent:
     """One recipient's outcome as reported by one source.
@@ -80,3 +90,13 @@ def normalise_message_id(value: str | None) -> str | None:
     if not bare or any(ch.isspace() for ch in bare):
         return None
     return f"<{bare}>"
+
+
+# What a hostile report may put in a field that PostgreSQL refuses (NUL) or that has no place in
+# text (other controls); the raw message keeps the original.
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def storable(text: str | None, limit: int | None = None) -> str | None:
+    """``text`` as both databases store it alike: controls removed, cut at the column width."""
+    return (_UNSTORABLE.sub("", text)[:limit] or None) if text else None

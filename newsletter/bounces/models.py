@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from newsletter.bounces.event import BounceKind
+from newsletter.bounces.event import BounceKind, Evidence
 from newsletter.bounces.policy import BounceAction
 from newsletter.db import Base, intpk, utcnow
 from newsletter.subscribers.models import SubscriberStatus
@@ -29,7 +29,7 @@ class BounceSource(enum.StrEnum):
     POP3 = "pop3"
     FILE = "file"  # ``newsletter bounces process FILE``
     WEBHOOK = "webhook"
-    SYNC = "sync"  # a 5xx from the relay while sending (BNC-05)
+    SYNC = "sync"  # the relay's hard, soft or policy reply while sending (BNC-05)
     ADMIN = "admin"  # a person (``newsletter subscriber reinstate``)
 
 
@@ -63,6 +63,8 @@ class BounceEventRecord(Base):
         # message finds its rows already there. (Recipient would be NULL for unparseable ones.)
         UniqueConstraint("bounce_message_id", "position"),
         Index("ix_bounce_events_subscriber_created", "subscriber_id", "created_at"),
+        # `bounces review`: the unverified events nobody has looked at yet.
+        Index("ix_bounce_events_review", "evidence", "reviewed_at"),
     )
 
     id: Mapped[intpk]
@@ -89,9 +91,16 @@ class BounceEventRecord(Base):
     status: Mapped[str | None] = mapped_column(String(16))
     diagnostic: Mapped[str | None] = mapped_column(Text)
     classifier: Mapped[str] = mapped_column(String(32))
+    # Which evidence tied the event to the subscriber; ``none``: stored only, never applied
+    # automatically, and subscriber/delivery/campaign stay empty (``recipient`` says whom the
+    # report names).
+    evidence: Mapped[Evidence] = mapped_column(default=Evidence.NONE, server_default=text("'none'"))
     action: Mapped[BounceAction]
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Set by `newsletter bounces apply EVENT_ID` when a person acted on an unverified event.
+    reviewed_by: Mapped[str | None] = mapped_column(String(200))
+    reviewed_at: Mapped[dt.datetime | None]
 
 
 class SubscriberStatusChange(Base):

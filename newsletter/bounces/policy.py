@@ -11,7 +11,9 @@ transaction. The rules (BNC-03, BNC-04, BNC-07, BNC-09; peers.md §4–5):
   delivery or reinstatement (a success resets the count);
 * policy (5.7.x, 4.7.x, blocklists) → never suppresses: it is about us, not the address;
 * complaint → ``complained`` and unsubscribed from every list at once;
-* auto-reply, unknown, unparseable → nothing.
+* auto-reply, unknown, unparseable → nothing;
+* and, before all of these, an event no evidence ties to a message we sent (``matching``)
+  changes nobody: ``unverified`` records it for a person to look at.
 """
 
 from __future__ import annotations
@@ -83,6 +85,27 @@ class Decision:
     unsubscribe_all: bool = False
     delivery_bounced: bool = False  # mark the delivery row bounced
     flag_domain: bool = False  # a policy rejection: alert about the domain
+
+
+# The kinds that would change a subscriber; without evidence they wait for a person.
+ACTIONABLE_KINDS = frozenset({BounceKind.HARD, BounceKind.SOFT, BounceKind.COMPLAINT})
+
+
+def unverified(event: BounceEvent) -> Decision | None:
+    """The decision for an event nothing ties to a message we sent, or None when it has none.
+
+    Anyone can mail us a DSN or an abuse report naming any address, so such an event is only
+    stored (and counted, and listed by ``bounces review``) until a person applies it.
+    """
+    if event.kind not in ACTIONABLE_KINDS:
+        return None  # nothing would be done anyway: the ordinary decision says why
+    code = f" {event.status}" if event.status else ""
+    named = f" naming {event.recipient}" if event.recipient else ""
+    return Decision(
+        BounceAction.NONE,
+        f"unverified {event.kind.value}{code}{named}: no VERP token, Message-ID or webhook "
+        "ties it to a message we sent (`newsletter bounces review`)",
+    )
 
 
 def decide(

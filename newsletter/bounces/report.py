@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import ColumnElement, and_, distinct, func, select
 from sqlalchemy.orm import Session
 
-from newsletter.bounces.event import BounceKind
+from newsletter.bounces.event import BounceKind, Evidence
 from newsletter.bounces.models import BounceEventRecord, BounceMessage
-from newsletter.bounces.policy import CampaignRates
+from newsletter.bounces.policy import ACTIONABLE_KINDS, CampaignRates
 from newsletter.delivery.models import Delivery, DeliveryStatus
 
 ATTEMPTED = (DeliveryStatus.SENT, DeliveryStatus.BOUNCED, DeliveryStatus.POSSIBLY_SENT)
@@ -58,13 +58,30 @@ def campaign_bounce_summary(session: Session, campaign_id: int) -> dict[str, Any
     }
 
 
+def awaiting_review() -> ColumnElement[bool]:
+    """Events that would change a subscriber, have no evidence, and nobody has applied yet."""
+    return and_(
+        BounceEventRecord.evidence == Evidence.NONE,
+        BounceEventRecord.reviewed_at.is_(None),
+        BounceEventRecord.kind.in_(ACTIONABLE_KINDS),
+    )
+
+
 def bounce_report(session: Session, campaign_id: int | None = None) -> dict[str, Any]:
-    """Counts by kind and by domain (the top ones), plus rates when a campaign is given."""
+    """Counts by kind, by domain (the top ones) and by evidence, plus rates for a campaign.
+
+    ``unverified`` counts the events no evidence ties to a message we sent that still wait for
+    a person (``bounces review``); they never count toward a campaign's rates.
+    """
     document: dict[str, Any] = {
         "by_kind": _by_kind(session, campaign_id),
         "by_domain": _by_domain(session, campaign_id),
+        "by_evidence": _by_evidence(session, campaign_id),
     }
     if campaign_id is None:
+        document["unverified"] = session.scalar(
+            select(func.count()).select_from(BounceEventRecord).where(awaiting_review())
+        )
         document["messages"] = session.scalar(select(func.count()).select_from(BounceMessage))
         document["unprocessed"] = session.scalar(
             select(func.count())
@@ -83,6 +100,16 @@ def _by_kind(session: Session, campaign_id: int | None) -> dict[str, int]:
     counts = {kind.value: 0 for kind in BounceKind}
     for kind, count in session.execute(query):
         counts[BounceKind(kind).value] = count
+    return counts
+
+
+def _by_evidence(session: Session, campaign_id: int | None) -> dict[str, int]:
+    query = select(BounceEventRecord.evidence, func.count()).group_by(BounceEventRecord.evidence)
+    if campaign_id is not None:
+        query = query.where(BounceEventRecord.campaign_id == campaign_id)
+    counts = {evidence.value: 0 for evidence in Evidence}
+    for evidence, count in session.execute(query):
+        counts[Evidence(evidence).value] = count
     return counts
 
 

@@ -1,9 +1,9 @@
-"""``newsletter bounces …`` (process, report, serve, poll, process-pending) and
+"""``newsletter bounces …`` (process, report, review, apply, serve, poll, process-pending) and
 ``newsletter subscriber reinstate``.
 
-Each command owns its transactions; the work is in ``newsletter.bounces.service`` and the
-sources. ``bounces process`` stores and processes each file in its own transaction, so one
-bad file does not undo the others.
+Each command owns its transactions; the work is in ``newsletter.bounces`` (``intake``,
+``processing``, ``review``, ``service``) and the sources. ``bounces process`` stores and
+processes each file in its own transaction, so one bad file does not undo the others.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from newsletter import jobs
-from newsletter.bounces import service
+from newsletter.bounces import intake, processing, review, service
 from newsletter.bounces.models import BounceSource
 from newsletter.bounces.parse import MAX_MESSAGE_BYTES
 from newsletter.bounces.report import bounce_report
@@ -50,18 +50,19 @@ def bounces_process(files: tuple[str, ...], rcpt: str | None, as_json: bool) -> 
     """Store and process bounce messages from FILES ("-" reads one from stdin).
 
     With --json, prints one JSON object per event (a message reporting several recipients
-    gives several lines), each with the file it came from.
+    gives several lines), each with the file it came from and the evidence that tied it to a
+    delivery ("none": stored unverified, see `bounces review`).
     """
     config = settings()
     for name in files:
         raw = _read(name)
-        envelope = rcpt or service.envelope_rcpt_from_headers(raw)
+        envelope = rcpt or intake.envelope_rcpt_from_headers(raw)
         with transaction() as session:
-            message = service.record_raw(
+            message = intake.record_raw(
                 session, raw, source=BounceSource.FILE, envelope_rcpt=envelope
             )
             session.flush()
-            results = service.process_message(session, config, message.id, utcnow())
+            results = processing.process_message(session, config, message.id, utcnow())
         for result in results:
             document = {"file": name, "message": message.id, **result.as_document()}
             if as_json:
@@ -69,7 +70,8 @@ def bounces_process(files: tuple[str, ...], rcpt: str | None, as_json: bool) -> 
             else:
                 click.echo(
                     f"{name}: {result.kind.value} {result.email or '-'} "
-                    f"{result.status or ''} → {result.action.value} ({result.reason})"
+                    f"{result.status or ''} [evidence: {result.evidence.value}] "
+                    f"→ {result.action.value} ({result.reason})"
                 )
         if not results and not as_json:
             click.echo(f"{name}: no failures reported")
@@ -81,8 +83,8 @@ def bounces_process_pending(as_json: bool) -> None:
     """Process stored messages that were never processed (e.g. after a crash)."""
     config = settings()
     with transaction() as session:
-        ids = service.pending_message_ids(session)
-    summaries = [service.process_stored(config, bounce_message_id) for bounce_message_id in ids]
+        ids = intake.pending_message_ids(session)
+    summaries = [processing.process_stored(config, bounce_message_id) for bounce_message_id in ids]
     emit(
         {"processed": len(summaries)}, as_json, lambda d: click.echo(f"processed {d['processed']}")
     )
@@ -104,10 +106,56 @@ def bounces_report(campaign_id: int | None, as_json: bool) -> None:
             )
         kinds = ", ".join(f"{n} {kind}" for kind, n in d["by_kind"].items() if n)
         click.echo(f"by kind: {kinds or 'none'}")
+        evidence = ", ".join(f"{n} {name}" for name, n in d["by_evidence"].items() if n)
+        click.echo(f"by evidence: {evidence or 'none'}")
+        if d.get("unverified"):
+            click.echo(f"unverified, waiting for review: {d['unverified']} (`bounces review`)")
         for domain, counts in d["by_domain"].items():
             click.echo(f"  {domain}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
 
     emit(document, as_json, human)
+
+
+@bounces_group.command("review")
+@json_option
+def bounces_review(as_json: bool) -> None:
+    """List the reports no evidence ties to a message we sent; they were applied to nobody.
+
+    Look at one (its stored message is `message`), then `newsletter bounces apply EVENT_ID`
+    to act on it. With --json, one JSON object per event.
+    """
+    with transaction() as session:
+        events = review.unverified_events(session)
+    for event in events:
+        if as_json:
+            click.echo(json.dumps(event.as_document(), ensure_ascii=False))
+            continue
+        subscriber = event.subscriber_status or "no such subscriber"
+        click.echo(
+            f"event {event.event_id}: {event.kind} {event.email or '-'} ({subscriber}) "
+            f"{event.status or ''} from {event.source.value}, message {event.bounce_message_id}"
+            f" at {event.received_at:%Y-%m-%d %H:%M}"
+        )
+    if not events and not as_json:
+        click.echo("nothing to review")
+
+
+@bounces_group.command("apply")
+@click.argument("event_id", type=int)
+@click.option("--by", default=None, help="Who decided (default: the OS user).")
+@json_option
+def bounces_apply(event_id: int, by: str | None, as_json: bool) -> None:
+    """Act on one unverified event after looking at it: the bounce policy runs for its address."""
+    config = settings()
+    with transaction() as session:
+        result = review.apply_unverified(
+            session, config, event_id, by=by or _os_user(), now=utcnow()
+        )
+    emit(
+        result.as_document(),
+        as_json,
+        lambda d: click.echo(f"event {d['event']}: {d['email']} → {d['action']} ({d['reason']})"),
+    )
 
 
 @bounces_group.command("serve")
@@ -141,8 +189,8 @@ def bounces_poll(imap_url: str | None, pop3_url: str | None, as_json: bool) -> N
     config = database()
 
     def store(raw: bytes) -> int:
-        envelope = service.envelope_rcpt_from_headers(raw)
-        return service.store_committed(config, raw, source=source, envelope_rcpt=envelope)
+        envelope = intake.envelope_rcpt_from_headers(raw)
+        return intake.store_committed(config, raw, source=source, envelope_rcpt=envelope)
 
     result = mailbox.poll(url, store)
     handoff, finish = _handoff(config, sweep=False)

@@ -93,9 +93,17 @@ def campaign_pause(campaign_id: int, as_json: bool) -> None:
 @click.option("--wait", is_flag=True, help="Stay until every recipient is done.")
 @json_option
 def campaign_resume(campaign_id: int, wait: bool, as_json: bool) -> None:
-    """Go on sending a paused campaign."""
+    """Go on sending a paused campaign; release held domains, retry rows held by policy."""
     with transaction() as session:
-        service.resume(session, campaign_id)
+        resumed = service.resume(session, campaign_id, jobs.utcnow())
+        released, requeued = resumed.released, resumed.requeued
+    if released or requeued:
+        domains = ", ".join(released) or "none"
+        click.echo(
+            f"campaign {campaign_id}: domains released: {domains}; "
+            f"{requeued} recipients held by policy queued again",
+            err=True,
+        )
     _drive(campaign_id, wait=wait, show_progress=not as_json)
     _status_line(campaign_id, as_json)
 
@@ -260,6 +268,17 @@ def _report_document(report: service.CampaignReport) -> dict[str, Any]:
         "issue": report.issue_id,
         "status": report.status,
         "reason": report.reason,
+        "reply": report.reply,
+        "since": report.since.isoformat() if report.since else None,
+        "held_domains": [
+            {
+                "domain": hold.domain,
+                "reply": hold.reply,
+                "since": hold.since.isoformat(),
+                "waiting": hold.waiting,
+            }
+            for hold in report.holds
+        ],
         "recipients": report.recipients,
         "counts": report.counts,
         "rate_per_second": round(report.rate_per_second, 1),
@@ -290,9 +309,17 @@ def _print_report(document: dict[str, Any]) -> None:
     }
     click.echo(
         f"campaign {document['campaign']}: {document['status']}"
+        + (f" since {document['since']}" if document.get("since") else "")
         + (f" ({document['reason']})" if document.get("reason") else "")
         + f", {document['recipients']} recipients"
     )
+    if document.get("reply"):
+        click.echo(f"  relay said: {document['reply']}")
+    for hold in document.get("held_domains", []):
+        click.echo(
+            f"  held: {hold['domain']} since {hold['since']}, {hold['waiting']} waiting; "
+            f"relay said: {hold['reply']}"
+        )
     click.echo("  " + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
     bounces = document.get("bounces")
     if bounces:

@@ -60,6 +60,11 @@ _EMAIL = re.compile(
 _MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[A-Za-z0-9.-]+>")  # msg-id without CFWS or "<>"
 _URI = re.compile(r"[!-;=?-~]+")  # printable ASCII without "<" and ">": cannot leave its <…>
 _LIST_ID = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)+")
+# "<d42.c7.0123456789ab@news.example.org>", as ``message_id`` makes them.
+MESSAGE_ID_MAC_CHARS = 12  # 48 bits: guessing one takes ~2**47 reports sent to our bounce domain
+_OUR_MESSAGE_ID = re.compile(
+    rf"<d(\d{{1,19}})\.c(\d{{1,19}})\.([0-9a-fA-F]{{{MESSAGE_ID_MAC_CHARS}}})@[^<>@\s]+>"
+)
 _FEEDBACK_ID = re.compile(r"[!-9;-~]*:[!-9;-~]*:[!-9;-~]*:[A-Za-z0-9._-]{5,15}")
 
 
@@ -92,11 +97,31 @@ def message_id(delivery_id: int, campaign_id: int, domain: str, secret: str) -> 
     """A deterministic Message-ID for one delivery: the same on a retry, unique per recipient.
 
     The short HMAC makes ids unguessable and lets a complaint that quotes only the Message-ID be
-    traced back to its delivery without trusting the sender of the complaint (BNC-07).
+    traced back to its delivery without trusting the sender of the complaint (BNC-07): see
+    ``delivery_of_message_id``.
     """
     core = f"d{delivery_id}.c{campaign_id}"
+    return f"<{core}.{_message_id_mac(core, secret)}@{domain}>"
+
+
+def delivery_of_message_id(value: str, secret: str) -> tuple[int, int] | None:
+    """(delivery id, campaign id) of a Message-ID we generated, or None if it is not ours.
+
+    A forged or altered id fails its HMAC and is refused before anything is looked up; the
+    domain part is not checked (the sending domain may have changed since).
+    """
+    match = _OUR_MESSAGE_ID.fullmatch(value.strip())
+    if match is None:
+        return None
+    core = f"d{match.group(1)}.c{match.group(2)}"
+    if not hmac.compare_digest(match.group(3).lower(), _message_id_mac(core, secret)):
+        return None
+    return int(match.group(1)), int(match.group(2))
+
+
+def _message_id_mac(core: str, secret: str) -> str:
     mac = hmac.new(secret.encode(), b"newsletter.msgid." + core.encode(), hashlib.sha256)
-    return f"<{core}.{mac.hexdigest()[:12]}@{domain}>"
+    return mac.hexdigest()[:MESSAGE_ID_MAC_CHARS]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from newsletter.db import Base, intpk, utcnow
+from newsletter.delivery.verdict import Verdict
 from newsletter.errors import InvalidTransition
 from newsletter.issues.models import Issue
 from newsletter.subscribers.models import Segment
@@ -70,10 +71,61 @@ class DeliveryStatus(enum.StrEnum):
     POSSIBLY_SENT = "possibly_sent"
 
 
+# Every change of a delivery's status, in one table: the ledger's UPDATEs take their guards
+# from it (``may_become``), so a statement can only move rows along an edge listed here.
+DELIVERY_TRANSITIONS: dict[DeliveryStatus, frozenset[DeliveryStatus]] = {
+    DeliveryStatus.PENDING: frozenset({DeliveryStatus.SENDING, DeliveryStatus.SKIPPED}),
+    DeliveryStatus.SENDING: frozenset(
+        {
+            DeliveryStatus.PENDING,  # given back: not in flight, or the batch stopped
+            DeliveryStatus.SENT,
+            DeliveryStatus.DEFERRED,
+            DeliveryStatus.FAILED,
+            DeliveryStatus.BOUNCED,
+            DeliveryStatus.SKIPPED,  # suppressed between the claim and the in-flight mark
+            DeliveryStatus.POSSIBLY_SENT,
+        }
+    ),
+    DeliveryStatus.DEFERRED: frozenset(
+        {
+            DeliveryStatus.SENDING,
+            DeliveryStatus.SKIPPED,
+            DeliveryStatus.PENDING,  # `campaign resume` retries rows held by policy at once
+        }
+    ),
+    # The worker that held the row may still write what the relay said (better knowledge than
+    # recovery's guess), or "possibly sent" again when it knows no more; a DSN may bounce it.
+    DeliveryStatus.POSSIBLY_SENT: frozenset(
+        {
+            DeliveryStatus.SENT,
+            DeliveryStatus.DEFERRED,
+            DeliveryStatus.FAILED,
+            DeliveryStatus.BOUNCED,
+            DeliveryStatus.POSSIBLY_SENT,
+        }
+    ),
+    DeliveryStatus.SENT: frozenset({DeliveryStatus.BOUNCED}),  # a DSN that came back later
+    DeliveryStatus.FAILED: frozenset({DeliveryStatus.PENDING}),  # resend --unsent, resume
+    DeliveryStatus.SKIPPED: frozenset({DeliveryStatus.PENDING}),  # resend --unsent
+    DeliveryStatus.BOUNCED: frozenset(),
+}
+
+
+def may_become(*targets: DeliveryStatus) -> list[DeliveryStatus]:
+    """The statuses from which a row may move to every one of ``targets``, in a stable order."""
+    return [
+        status
+        for status, allowed in DELIVERY_TRANSITIONS.items()
+        if all(target in allowed for target in targets)
+    ]
+
+
 # Statuses that mean "still to do"; the campaign ends when none is left.
 OPEN_STATUSES = frozenset({DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED})
 # Statuses that mean the message never left: `campaign resend --unsent` may try them again.
 UNSENT_STATUSES = frozenset({DeliveryStatus.FAILED, DeliveryStatus.SKIPPED})
+# What the relay took responsibility for: a DSN about one of these may bounce it.
+ACCEPTED_STATUSES = frozenset({DeliveryStatus.SENT, DeliveryStatus.POSSIBLY_SENT})
 
 
 class Campaign(Base):
@@ -85,8 +137,15 @@ class Campaign(Base):
     send_at: Mapped[dt.datetime | None]
     # A saved filter over the campaign's (single) list, evaluated when the campaign starts.
     segment_id: Mapped[int | None] = mapped_column(ForeignKey("segments.id"))
-    # Why the campaign is paused or failed, in words an editor understands.
+    # Why the campaign is paused or failed, in words an editor understands; the relay's reply
+    # that caused it (an automatic pause) and since when.
     status_reason: Mapped[str | None] = mapped_column(Text)
+    status_reply: Mapped[str | None] = mapped_column(Text)
+    status_since: Mapped[dt.datetime | None]
+    # The circuit breaker's view of the last NEWSLETTER_CAMPAIGN_POLICY_WINDOW attempts, one bit
+    # each (1: a policy rejection), newest last; see ``delivery.breaker.AttemptWindow``.
+    policy_window: Mapped[bytes | None] = mapped_column(LargeBinary)
+    policy_window_size: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     recipient_count: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None]
@@ -100,11 +159,20 @@ class Campaign(Base):
     def list_ids(self) -> list[int]:
         return [entry.list_id for entry in self.lists]
 
-    def transition(self, new: CampaignStatus, reason: str | None = None) -> None:
+    def transition(
+        self,
+        new: CampaignStatus,
+        reason: str | None = None,
+        *,
+        reply: str | None = None,
+        at: dt.datetime | None = None,
+    ) -> None:
         if new not in CAMPAIGN_TRANSITIONS[self.status]:
             raise InvalidTransition(f"campaign {self.id} is {self.status}; it cannot become {new}")
         self.status = new
         self.status_reason = reason
+        self.status_reply = reply
+        self.status_since = at
 
 
 class CampaignList(Base):
@@ -125,6 +193,14 @@ class Delivery(Base):
         Index("ix_deliveries_claim", "campaign_id", "status", "id"),
         # Recovery of dead workers' rows: sending rows whose lease has expired.
         Index("ix_deliveries_lease", "status", "lease_expires_at"),
+        # A provider webhook names the message by the relay's queue id. Partial: a row enters
+        # the index once, when the relay's reply is written, not also at its in-flight mark.
+        Index(
+            "ix_deliveries_queue_id",
+            "queue_id",
+            postgresql_where=text("queue_id IS NOT NULL"),
+            sqlite_where=text("queue_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[intpk]
@@ -146,6 +222,9 @@ class Delivery(Base):
     message_id: Mapped[str | None] = mapped_column(String(255), index=True)
     last_reply: Mapped[str | None] = mapped_column(Text)
     enhanced_status: Mapped[str | None] = mapped_column(String(16))
+    # What the last reply meant (``delivery.verdict``): `campaign resume` retries the rows
+    # whose last word was a policy rejection.
+    verdict: Mapped[Verdict | None]
     queue_id: Mapped[str | None] = mapped_column(String(128))
     sent_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -153,7 +232,13 @@ class Delivery(Base):
 
 
 class DomainThrottle(Base):
-    """A recipient domain that answered 421 / 4.7.x: nothing is sent to it before ``until``."""
+    """A recipient domain that asked us to slow down: nothing is sent to it before ``until``.
+
+    A 421 backs the domain off at once. A 4.7.x "slow down" is counted in ``signals`` instead,
+    once per recipient in a row, and backs it off only when NEWSLETTER_DOMAIN_THROTTLE_AFTER
+    different recipients said it (one bad mailbox must not hold its whole domain). Any
+    accepted message deletes the row: the next back-off starts from the first step.
+    """
 
     __tablename__ = "domain_throttles"
 
@@ -162,6 +247,32 @@ class DomainThrottle(Base):
     # How many back-offs in a row; indexes NEWSLETTER_RETRY_SCHEDULE.
     step: Mapped[int] = mapped_column(default=0)
     reason: Mapped[str | None] = mapped_column(Text)
+    # Throttling replies from different recipients since the last back-off or success; the
+    # last one's delivery, so that one recipient retried again and again counts once.
+    signals: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    signal_delivery_id: Mapped[int | None]
+
+
+class DomainHold(Base):
+    """The circuit breaker of one recipient domain within one campaign.
+
+    Every policy rejection (block list, reputation, authentication: ``Verdict.POLICY``) adds one
+    to ``policy_streak``; a delivery the domain accepts resets it. When the streak reaches
+    NEWSLETTER_DOMAIN_POLICY_PAUSE_AFTER the domain is held: ``held_since`` is set and no row of
+    that domain is claimed for the campaign until `campaign resume` deletes the hold.
+    """
+
+    __tablename__ = "domain_holds"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    policy_streak: Mapped[int] = mapped_column(default=0)
+    held_since: Mapped[dt.datetime | None]
+    reply: Mapped[str | None] = mapped_column(
+        Text
+    )  # the last policy rejection, as the relay said it
 
 
 class SendLane(Base):

@@ -6,23 +6,24 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from newsletter.config import Settings
-from newsletter.db import affected_rows
-from newsletter.delivery import ledger
+from newsletter.db import utcnow
+from newsletter.delivery import audience, holds, ledger
+from newsletter.delivery.context import CampaignMessage
+from newsletter.delivery.holds import Hold
 from newsletter.delivery.message import CampaignHeaders, MessageTemplate
 from newsletter.delivery.models import (
-    UNSENT_STATUSES,
+    OPEN_STATUSES,
     Campaign,
     CampaignList,
     CampaignStatus,
     Delivery,
-    DeliveryStatus,
 )
-from newsletter.delivery.sender import CampaignMessage, finish_if_done
-from newsletter.errors import ConfigError, InvalidInput, NotFound
+from newsletter.delivery.sender import finish_if_done
+from newsletter.errors import ConfigError, InvalidInput, InvalidTransition, NotFound
 from newsletter.issues.models import IssueStatus
 from newsletter.issues.service import get_issue
 from newsletter.render import service as render_service
@@ -40,6 +41,9 @@ class CampaignReport:
     issue_id: int
     status: str
     reason: str | None
+    reply: str | None  # the relay's reply behind an automatic pause
+    since: dt.datetime | None  # when the campaign entered its status, if known
+    holds: list[Hold]  # domains the circuit breaker holds for this campaign
     recipients: int
     counts: dict[str, int]
     rate_per_second: float  # messages accepted by the relay over the last minute
@@ -87,7 +91,7 @@ def schedule_or_start(
     """Start now, or schedule for ``send_at``; either way the issue must pass its check first."""
     check_can_send(session, settings, campaign.issue_id)
     if campaign.send_at is not None and campaign.send_at > now:
-        campaign.transition(CampaignStatus.SCHEDULED)
+        campaign.transition(CampaignStatus.SCHEDULED, at=now)
         return ledger_preview_count(session, campaign)
     return start_campaign(session, settings, campaign.id, now)
 
@@ -106,9 +110,9 @@ def start_campaign(session: Session, settings: Settings, campaign_id: int, now: 
     issue = campaign.issue
     if issue.status != IssueStatus.SENT:
         issue.transition(IssueStatus.SENT)  # freezes the rendering the recipients get
-    campaign.transition(CampaignStatus.SENDING)
+    campaign.transition(CampaignStatus.SENDING, at=now)
     campaign.started_at = now
-    ledger.create_deliveries(session, campaign, now)
+    audience.create_deliveries(session, campaign, now)
     campaign.recipient_count = (
         session.scalar(
             select(func.count()).select_from(Delivery).where(Delivery.campaign_id == campaign.id)
@@ -122,7 +126,7 @@ def start_campaign(session: Session, settings: Settings, campaign_id: int, now: 
 
 def ledger_preview_count(session: Session, campaign: Campaign) -> int:
     """How many would receive it if it started now (stated before a scheduled send)."""
-    query = select(func.count()).select_from(ledger.audience(campaign).subquery())
+    query = select(func.count()).select_from(audience.audience(campaign).subquery())
     return session.scalar(query) or 0
 
 
@@ -140,21 +144,49 @@ def start_due_campaigns(session: Session, settings: Settings, now: dt.datetime) 
     return due
 
 
-def pause(session: Session, campaign_id: int, reason: str = "paused by an editor") -> Campaign:
+def pause(
+    session: Session,
+    campaign_id: int,
+    reason: str = "paused by an editor",
+    now: dt.datetime | None = None,
+) -> Campaign:
     campaign = get_campaign(session, campaign_id)
-    campaign.transition(CampaignStatus.PAUSED, reason)
+    campaign.transition(CampaignStatus.PAUSED, reason, at=now or utcnow())
     return campaign
 
 
-def resume(session: Session, campaign_id: int) -> Campaign:
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    campaign: Campaign
+    released: list[str]  # domains the circuit breaker held
+    requeued: int  # rows whose last reply was a policy rejection, queued again
+
+
+def resume(session: Session, campaign_id: int, now: dt.datetime | None = None) -> Resumed:
+    """Go on sending: release the domains the breaker held and retry the rows held by policy.
+
+    Works on a paused campaign, on a sending one with held domains, and on a finished one whose
+    last rows failed on policy rejections.
+    """
+    now = now or utcnow()
     campaign = get_campaign(session, campaign_id)
-    campaign.transition(CampaignStatus.SENDING)
-    return campaign
+    if campaign.status not in (CampaignStatus.PAUSED, CampaignStatus.SENDING, CampaignStatus.SENT):
+        campaign.transition(CampaignStatus.SENDING)  # raises InvalidTransition, says why
+    released = holds.release_holds(session, campaign_id)
+    requeued = ledger.requeue_policy_held(session, campaign_id, now)
+    if campaign.status is CampaignStatus.PAUSED or (
+        campaign.status is CampaignStatus.SENT and requeued
+    ):
+        campaign.transition(CampaignStatus.SENDING, at=now)
+        campaign.finished_at = None
+    elif not (released or requeued):
+        raise InvalidTransition(f"campaign {campaign_id} is {campaign.status}: nothing to resume")
+    return Resumed(campaign, released, requeued)
 
 
 def cancel(session: Session, campaign_id: int, now: dt.datetime) -> Campaign:
     campaign = get_campaign(session, campaign_id)
-    campaign.transition(CampaignStatus.CANCELLED, "cancelled by an editor")
+    campaign.transition(CampaignStatus.CANCELLED, "cancelled by an editor", at=now)
     campaign.finished_at = now
     return campaign
 
@@ -162,20 +194,9 @@ def cancel(session: Session, campaign_id: int, now: dt.datetime) -> Campaign:
 def resend_unsent(session: Session, campaign_id: int, now: dt.datetime) -> int:
     """Queue again the rows that never left (failed, skipped); never a sent or bounced one."""
     campaign = get_campaign(session, campaign_id)
-    requeued = affected_rows(
-        session.execute(
-            update(Delivery)
-            .where(
-                Delivery.campaign_id == campaign_id,
-                Delivery.status.in_(UNSENT_STATUSES),
-                Delivery.subscriber_id.is_not(None),
-            )
-            .values(status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=None, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-    )
+    requeued = ledger.requeue_unsent(session, campaign_id, now)
     if requeued and campaign.status == CampaignStatus.SENT:
-        campaign.transition(CampaignStatus.SENDING)
+        campaign.transition(CampaignStatus.SENDING, at=now)
         campaign.finished_at = None
     return requeued
 
@@ -195,12 +216,15 @@ def report(session: Session, campaign_id: int, now: dt.datetime) -> CampaignRepo
         or 0
     )
     rate = recent / RATE_WINDOW_SECONDS
-    open_rows = sum(counts[s] for s in ("pending", "sending", "deferred"))
+    open_rows = sum(counts[s] for s in OPEN_STATUSES)
     return CampaignReport(
         campaign_id=campaign.id,
         issue_id=campaign.issue_id,
         status=str(campaign.status),
         reason=campaign.status_reason,
+        reply=campaign.status_reply,
+        since=campaign.status_since,
+        holds=holds.holds_of(session, campaign_id),
         recipients=campaign.recipient_count,
         counts=counts,
         rate_per_second=rate,

@@ -17,11 +17,13 @@ from tests.conftest import Run
 EVENT_KEYS = {
     "file",
     "message",
+    "event",
     "kind",
     "email",
     "delivery",
     "campaign",
     "status",
+    "evidence",
     "action",
     "reason",
 }
@@ -55,6 +57,20 @@ def test_process_with_rcpt_prints_one_json_line_per_event(
         "5.1.1",
         "subscriber bounced",
     )
+
+
+def test_process_prints_the_evidence_of_each_event(
+    run_cli: Run, tmp_path: Path, verp_reader: tuple[int, str]
+) -> None:
+    _, verp = verp_reader
+    (tmp_path / "a.eml").write_bytes(dsn("cli@example.org"))
+    (tmp_path / "b.eml").write_bytes(dsn("cli@example.org", "5.1.2"))
+
+    with_token = run_cli("bounces", "process", str(tmp_path / "a.eml"), "--rcpt", verp)
+    without = run_cli("bounces", "process", str(tmp_path / "b.eml"), "--rcpt", "bounces@x.example")
+
+    assert "[evidence: verp] → subscriber bounced" in with_token.stdout
+    assert "[evidence: none] → none (unverified hard 5.1.2" in without.stdout
 
 
 def test_process_reads_the_envelope_from_delivered_to(

@@ -6,6 +6,7 @@ import pytest
 
 from newsletter.bounces.classify import classify_status, event_from_smtp_reply, extract_status
 from newsletter.bounces.event import BounceKind
+from newsletter.delivery.verdict import SmtpReply
 
 HARD, SOFT, POLICY = BounceKind.HARD, BounceKind.SOFT, BounceKind.POLICY
 
@@ -68,7 +69,9 @@ def test_status_is_extracted_from_reply_text_with_basic_code_fallback(
 
 
 def test_synchronous_rejection_becomes_an_smtp_event() -> None:
-    event = event_from_smtp_reply("Jane@Example.COM", 550, "5.1.1 <jane@example.com>: user unknown")
+    event = event_from_smtp_reply(
+        "Jane@Example.COM", SmtpReply(550, "5.1.1", "550 5.1.1 <jane@example.com>: user unknown")
+    )
 
     assert event.kind is HARD
     assert event.recipient == "jane@example.com"
@@ -79,7 +82,10 @@ def test_synchronous_rejection_becomes_an_smtp_event() -> None:
 
 def test_synchronous_mailbox_full_deferral_is_soft() -> None:
     event = event_from_smtp_reply(
-        "b@example.com", 452, "4.2.2 The email account that you tried to reach is over quota"
+        "b@example.com",
+        SmtpReply(
+            452, "4.2.2", "452 4.2.2 The email account that you tried to reach is over quota"
+        ),
     )
 
     assert event.kind is SOFT
@@ -88,7 +94,8 @@ def test_synchronous_mailbox_full_deferral_is_soft() -> None:
 
 def test_synchronous_reply_without_enhanced_code_keeps_its_class() -> None:
     event = event_from_smtp_reply(
-        "c@example.com", 554, "delivery error: dd This user doesn't have a yahoo.com account"
+        "c@example.com",
+        SmtpReply(554, None, "554 delivery error: dd This user doesn't have a yahoo.com account"),
     )
 
     assert (event.kind, event.status) == (HARD, "5.0.0")

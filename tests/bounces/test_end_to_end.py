@@ -16,8 +16,8 @@ from sqlalchemy import select
 from newsletter import jobs
 from newsletter.bounces.event import BounceKind
 from newsletter.bounces.models import BounceEventRecord, BounceSource
+from newsletter.bounces.processing import BounceRejections
 from newsletter.bounces.report import campaign_bounce_summary
-from newsletter.bounces.service import BounceRejections
 from newsletter.bounces.sources.receiver import BackgroundProcessor, running_receiver
 from newsletter.config import Settings, parse_smtp_url
 from newsletter.db import session_scope

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select
 
-from newsletter.bounces import service
+from newsletter.bounces import intake, processing
 from newsletter.bounces.models import BounceEventRecord, BounceMessage, BounceSource
 from newsletter.bounces.parse import MAX_MESSAGE_BYTES
 from newsletter.bounces.sources.mailbox import (
@@ -56,12 +56,12 @@ def poll_and_process(settings: Settings, url: str) -> PollResult:
     source = BounceSource.IMAP if url.startswith("imap") else BounceSource.POP3
 
     def store(raw: bytes) -> int:
-        rcpt = service.envelope_rcpt_from_headers(raw)
-        return service.store_committed(settings, raw, source=source, envelope_rcpt=rcpt)
+        rcpt = intake.envelope_rcpt_from_headers(raw)
+        return intake.store_committed(settings, raw, source=source, envelope_rcpt=rcpt)
 
     result = poll(parse_mailbox_url(url), store)
     for bounce_message_id in result.stored_ids:
-        service.process_stored(settings, bounce_message_id)
+        processing.process_stored(settings, bounce_message_id)
     return result
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from newsletter.bounces.event import BounceKind
+from newsletter.bounces.event import BounceKind, Evidence
 from newsletter.bounces.models import BounceEventRecord, BounceMessage, BounceSource
 from newsletter.bounces.sources.receiver import (
     MAX_MESSAGE_BYTES,
@@ -30,7 +30,7 @@ from newsletter.subscribers.models import (
     SubscriptionStatus,
 )
 from newsletter.subscribers.tokens import unsubscribe_mailto, unsubscribe_token
-from tests.bounces.test_service import dsn
+from tests.bounces.test_service import World, dsn
 from tests.delivery.relay import free_port, running_relay
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -72,19 +72,40 @@ def stored(settings: Settings) -> list[BounceMessage]:
 
 def test_null_sender_bounce_is_stored_then_processed(running: Running) -> None:
     with session_scope(running.settings) as session:
-        session.add(Subscriber(email="gone@example.org", name="", attributes={}))
+        world = World(session, running.settings)
+        verp = world.verp(world.delivery(world.campaign(), world.subscriber("gone@example.org")))
 
-    running.send(dsn("gone@example.org"))
+    running.send(dsn("gone@example.org"), rcpt=verp)
     running.finish()
 
     [message] = stored(running.settings)
-    assert (message.source, message.envelope_rcpt) == (BounceSource.SMTP, BOUNCE_RCPT)
+    assert (message.source, message.envelope_rcpt) == (BounceSource.SMTP, verp)
     assert message.processed_at is not None
     with session_scope(running.settings) as session:
         status = session.scalar(
             select(Subscriber.status).where(Subscriber.email == "gone@example.org")
         )
     assert status is SubscriberStatus.BOUNCED
+
+
+def test_a_dsn_to_a_forged_verp_address_is_stored_unverified(running: Running) -> None:
+    with session_scope(running.settings) as session:
+        session.add(Subscriber(email="victim@example.org", name="", attributes={}))
+
+    running.send(dsn("victim@example.org"))  # BOUNCE_RCPT: a token that is not ours
+    running.finish()
+
+    with session_scope(running.settings) as session:
+        status = session.scalar(
+            select(Subscriber.status).where(Subscriber.email == "victim@example.org")
+        )
+        record = session.scalars(select(BounceEventRecord)).one()
+        assert (record.evidence, record.subscriber_id, record.recipient) == (
+            Evidence.NONE,
+            None,
+            "victim@example.org",
+        )
+    assert status is SubscriberStatus.ACTIVE
 
 
 def test_mail_for_other_domains_is_refused_at_rcpt(running: Running) -> None:

@@ -1,4 +1,4 @@
-"""Processing stored bounces: matching, the policy applied in one transaction, idempotence."""
+"""Processing stored bounces: matching on evidence, the policy applied in one transaction."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from newsletter.bounces import service
-from newsletter.bounces.event import BounceEvent, BounceKind
+from newsletter.bounces import intake, processing, service
+from newsletter.bounces.event import BounceEvent, BounceKind, Evidence
 from newsletter.bounces.models import (
     BounceEventRecord,
     BounceMessage,
@@ -20,8 +20,10 @@ from newsletter.bounces.models import (
 from newsletter.bounces.policy import MIN_SENT_FOR_PAUSE, BounceAction
 from newsletter.bounces.report import campaign_bounce_summary
 from newsletter.config import Settings
-from newsletter.delivery.ledger import Claimed, Outcome
+from newsletter.delivery.ledger import Claimed
+from newsletter.delivery.message import message_id
 from newsletter.delivery.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
+from newsletter.delivery.verdict import SmtpReply
 from newsletter.delivery.verp import verp_address
 from newsletter.errors import InvalidTransition, NotFound
 from newsletter.issues.models import Issue
@@ -146,10 +148,14 @@ class World:
             subscriber_id=subscriber.id,
             domain=subscriber.email.rpartition("@")[2],
             status=status,
-            message_id=f"<{next(_ids)}.{campaign.id}@news.example.org>",
             sent_at=sent_at,
         )
         self.session.add(delivery)
+        self.session.flush()
+        # As the send loop writes it at the in-flight mark: our own signed Message-ID.
+        delivery.message_id = message_id(
+            delivery.id, campaign.id, "news.example.org", self.settings.secret_key
+        )
         self.session.flush()
         return delivery
 
@@ -158,11 +164,11 @@ class World:
 
     def process(
         self, raw: bytes, rcpt: str | None, now: dt.datetime = NOW
-    ) -> list[service.ProcessedEvent]:
-        message = service.record_raw(
+    ) -> list[processing.ProcessedEvent]:
+        message = intake.record_raw(
             self.session, raw, source=BounceSource.SMTP, envelope_rcpt=rcpt, now=now
         )
-        return service.process_message(self.session, self.settings, message.id, now)
+        return processing.process_message(self.session, self.settings, message.id, now)
 
 
 @pytest.fixture
@@ -221,11 +227,11 @@ def test_processing_the_same_message_twice_changes_nothing_the_second_time(
 
     first = world.process(raw, rcpt)
     again = world.process(raw, rcpt, now=NOW + dt.timedelta(hours=1))
-    message = service.record_raw(session, raw, source=BounceSource.IMAP, envelope_rcpt=rcpt)
+    message = intake.record_raw(session, raw, source=BounceSource.IMAP, envelope_rcpt=rcpt)
 
     assert again == first
     assert session.scalar(select(func.count()).select_from(BounceMessage)) == 1
-    assert service.process_message(session, world.settings, message.id, NOW) == first
+    assert processing.process_message(session, world.settings, message.id, NOW) == first
     assert session.scalar(select(func.count()).select_from(BounceEventRecord)) == 1
     assert len(audit(session, reader)) == 1
 
@@ -252,13 +258,24 @@ def test_complaint_with_a_redacted_recipient_resolves_by_message_id_and_unsubscr
     assert audit(session, reader)[0].new is SubscriberStatus.COMPLAINED
 
 
-def test_without_verp_or_message_id_the_recipient_address_is_used(
+def test_a_dsn_naming_a_subscriber_without_verp_or_message_id_changes_nobody(
     world: World, session: Session
 ) -> None:
     reader = world.subscriber("byaddress@example.org")
-    [result] = world.process(dsn("byaddress@example.org"), None)
-    assert (result.subscriber_id, result.delivery_id) == (reader.id, None)
-    assert result.action is BounceAction.SUBSCRIBER_BOUNCED
+    world.delivery(world.campaign(), reader)
+
+    [result] = world.process(dsn("byaddress@example.org"), "bounces@news.example.org")
+
+    assert (result.evidence, result.action) == (Evidence.NONE, BounceAction.NONE)
+    assert (result.subscriber_id, result.delivery_id, result.email) == (
+        None,
+        None,
+        "byaddress@example.org",
+    )
+    assert result.reason.startswith("unverified hard 5.1.1 naming byaddress@example.org")
+    session.refresh(reader)
+    assert reader.status is SubscriberStatus.ACTIVE
+    assert audit(session, reader) == []
 
 
 def test_bounce_for_nobody_we_know_is_stored_with_no_action(world: World, session: Session) -> None:
@@ -344,7 +361,7 @@ def test_reinstate_makes_the_subscriber_active_and_writes_the_audit(
     world: World, session: Session
 ) -> None:
     reader = world.subscriber("back@example.org")
-    world.process(dsn(reader.email), None)
+    world.process(dsn(reader.email), world.verp(world.delivery(world.campaign(), reader)))
     change = service.reinstate(session, "Back@Example.org", NOW, by="editor")
     session.refresh(reader)
     assert reader.status is SubscriberStatus.ACTIVE
@@ -399,38 +416,113 @@ def test_synchronous_rejection_goes_through_the_same_policy(world: World, sessio
         domain="example.org",
         attempts=0,
     )
-    outcome = Outcome(DeliveryStatus.BOUNCED, "550 5.1.1 <rejected@example.org>: User unknown")
-    handler = service.BounceRejections(world.settings)
+    reply = SmtpReply(550, "5.1.1", "RCPT TO: 550 5.1.1 <rejected@example.org>: User unknown")
+    handler = processing.BounceRejections(world.settings)
 
-    handler.rejected(session, claimed, outcome)
-    handler.rejected(session, claimed, outcome)  # a retried flush records nothing twice
+    handler.rejected(session, claimed, reply)
+    handler.rejected(session, claimed, reply)  # a retried flush records nothing twice
 
     session.refresh(reader)
     assert reader.status is SubscriberStatus.BOUNCED
     record = session.scalars(select(BounceEventRecord)).one()
-    assert (record.source, record.status, record.kind) == (
+    assert (record.source, record.status, record.kind, record.evidence) == (
         BounceSource.SYNC,
         "5.1.1",
         BounceKind.HARD,
+        Evidence.SMTP,
     )
 
 
 def test_webhook_events_are_applied_once_per_provider_id(world: World, session: Session) -> None:
     reader = world.subscriber("hooked@example.org")
+    delivery = world.delivery(world.campaign(), reader)
     event = BounceEvent(
         kind=BounceKind.HARD,
         recipient="hooked@example.org",
         status="5.1.1",
         diagnostic=None,
         envelope_rcpt=None,
-        original_message_id=None,
+        original_message_id=delivery.message_id,
         classifier="postmark",
         source_id="pm-1",
     )
-    first = service.process_events(session, world.settings, [event], BounceSource.WEBHOOK, NOW)
-    again = service.process_events(session, world.settings, [event], BounceSource.WEBHOOK, NOW)
+    first = processing.process_webhook_events(session, world.settings, [event], NOW)
+    again = processing.process_webhook_events(session, world.settings, [event], NOW)
     assert first == again
-    assert first[0].action is BounceAction.SUBSCRIBER_BOUNCED
+    assert (first[0].action, first[0].evidence) == (
+        BounceAction.SUBSCRIBER_BOUNCED,
+        Evidence.WEBHOOK,
+    )
     assert session.scalar(select(func.count()).select_from(BounceEventRecord)) == 1
     session.refresh(reader)
     assert reader.status is SubscriberStatus.BOUNCED
+
+
+def webhook_event(recipient: str, message: str | None, source_id: str) -> BounceEvent:
+    return BounceEvent(
+        kind=BounceKind.HARD,
+        recipient=recipient,
+        status="5.1.1",
+        diagnostic="550 5.1.1 user unknown",
+        envelope_rcpt=None,
+        original_message_id=message,
+        classifier="ses",
+        source_id=source_id,
+    )
+
+
+def test_a_webhook_naming_the_relay_queue_id_of_our_delivery_is_applied(
+    world: World, session: Session
+) -> None:
+    reader = world.subscriber("queued@example.org")
+    delivery = world.delivery(world.campaign(), reader)
+    delivery.queue_id = "0100018c8a0fe8b3-3c8d0b8e-6d1f-4a1d-9a0e-3f1f6c2b9a10-000000"
+    session.flush()
+    event = webhook_event(reader.email, f"<{delivery.queue_id}>", "sns-1")
+
+    [result] = processing.process_webhook_events(session, world.settings, [event], NOW)
+
+    assert (result.evidence, result.delivery_id, result.action) == (
+        Evidence.WEBHOOK,
+        delivery.id,
+        BounceAction.SUBSCRIBER_BOUNCED,
+    )
+
+
+@pytest.mark.parametrize("named", ["message of nobody", "message of another subscriber"])
+def test_a_webhook_that_names_no_message_we_sent_to_its_recipient_changes_nobody(
+    world: World, session: Session, named: str
+) -> None:
+    victim = world.subscriber("victim@example.org")
+    other = world.subscriber("other@example.org")
+    world.delivery(world.campaign(), victim)
+    others = world.delivery(world.campaign(), other)
+    message = "<0000-not-ours@email.amazonses.com>" if named == "message of nobody" else None
+    event = webhook_event(victim.email, message or others.message_id, "sns-2")
+
+    [result] = processing.process_webhook_events(session, world.settings, [event], NOW)
+
+    assert (result.evidence, result.subscriber_id, result.action) == (
+        Evidence.NONE,
+        None,
+        BounceAction.NONE,
+    )
+    session.refresh(victim)
+    session.refresh(other)
+    assert (victim.status, other.status) == (SubscriberStatus.ACTIVE, SubscriberStatus.ACTIVE)
+
+
+def test_two_deliveries_with_one_queue_id_prove_nothing(world: World, session: Session) -> None:
+    reader = world.subscriber("twins@example.org")
+    for delivery in (
+        world.delivery(world.campaign(), reader),
+        world.delivery(world.campaign(), reader),
+    ):
+        delivery.queue_id = "4F3D2"  # Postfix reuses short queue ids over time
+    session.flush()
+
+    [result] = processing.process_webhook_events(
+        session, world.settings, [webhook_event(reader.email, "<4F3D2>", "pm-9")], NOW
+    )
+
+    assert result.evidence is Evidence.NONE

@@ -59,6 +59,13 @@ def test_send_prints_the_documented_json(run_cli: Run, relay: Relay, tmp_path: o
     status = run_cli("campaign", "status", str(document["campaign"]), "--json").json()
     assert status["counts"]["sent"] == 2
     assert status["bounces"]["hard_bounces"] == 0
+    assert (status["status"], status["reason"], status["reply"], status["held_domains"]) == (
+        "sent",
+        None,
+        None,
+        [],
+    )
+    assert status["since"] is not None  # when it became "sent"
 
 
 def test_pause_resume_cancel_and_resend_follow_the_lifecycle(

@@ -20,6 +20,7 @@ from newsletter.delivery.message import (
     CampaignHeaders,
     MessageTemplate,
     RecipientValues,
+    delivery_of_message_id,
     message_id,
 )
 from newsletter.errors import InvalidInput
@@ -342,3 +343,31 @@ def test_quoted_printable_lines_never_start_with_a_dot_and_decode_exactly(name: 
     assert max(len(line) for line in body.split(b"\r\n")) <= 76
     plain, _ = parts(parse(raw))
     assert content(plain) == text.replace("%%NL.name%%", name[:128])
+
+
+SECRET = "message-id-secret-0123456789abcdefghij"
+
+
+def test_our_message_id_leads_back_to_its_delivery() -> None:
+    mid = message_id(4711, 42, DOMAIN, SECRET)
+
+    assert delivery_of_message_id(mid, SECRET) == (4711, 42)
+    assert delivery_of_message_id(mid.upper().replace("<D", "<d").replace(".C", ".c"), SECRET) == (
+        4711,
+        42,
+    )
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        message_id(4712, 42, DOMAIN, SECRET).replace("d4712", "d4711"),  # another delivery's MAC
+        message_id(4711, 42, DOMAIN, "another-secret-0123456789abcdefghijk"),
+        message_id(4711, 42, DOMAIN, SECRET).replace("c42", "c43"),
+        "<d4711.c42@news.example.org>",
+        "<CAF00d@mail.example.com>",
+        "",
+    ],
+)
+def test_a_forged_or_altered_message_id_is_not_ours(forged: str) -> None:
+    assert delivery_of_message_id(forged, SECRET) is None

@@ -72,6 +72,18 @@ def test_accepted_message_returns_the_queue_id(relay_server: StartServer, transp
     assert received.rcpt_tos == ["reader@example.com"]
 
 
+def test_amazon_ses_message_id_in_the_reply_is_kept_as_the_queue_id(
+    relay_server: StartServer, transports: Any
+) -> None:
+    ses_id = "0100018c8a0fe8b3-3c8d0b8e-6d1f-4a1d-9a0e-3f1f6c2b9a10-000000"
+    server = relay_server()
+    server.handler.data_answers["reader@example.com"] = f"250 Ok {ses_id}"
+
+    result = transports(server.url()).send(SENDER, "reader@example.com", MESSAGE)
+
+    assert (result.code, result.queue_id) == (250, ses_id)
+
+
 def test_lines_starting_with_dots_arrive_intact(relay_server: StartServer, transports: Any) -> None:
     server = relay_server()
     transport = transports(server.url())

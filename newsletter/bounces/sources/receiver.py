@@ -26,7 +26,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
-from newsletter.bounces import service
+from newsletter.bounces import intake, processing
 from newsletter.bounces.models import BounceSource
 from newsletter.config import Settings
 from newsletter.db import session_scope, utcnow
@@ -118,7 +118,7 @@ class BounceHandler:
         """One row per envelope recipient, committed before the SMTP reply."""
         with session_scope(self.settings) as session:
             messages = [
-                service.record_raw(session, raw, source=BounceSource.SMTP, envelope_rcpt=rcpt)
+                intake.record_raw(session, raw, source=BounceSource.SMTP, envelope_rcpt=rcpt)
                 for rcpt in rcpts
             ]
             session.flush()
@@ -158,7 +158,7 @@ class BackgroundProcessor:
         if sweep:
             # Messages stored by an earlier run that stopped before processing them.
             with session_scope(self.settings) as session:
-                for bounce_message_id in service.pending_message_ids(session):
+                for bounce_message_id in intake.pending_message_ids(session):
                     self.queue.put(bounce_message_id)
         self.thread.start()
 
@@ -170,7 +170,7 @@ class BackgroundProcessor:
     def _run(self) -> None:
         while (bounce_message_id := self.queue.get()) is not None:
             try:
-                service.process_stored(self.settings, bounce_message_id)
+                processing.process_stored(self.settings, bounce_message_id)
             except Exception:
                 # The message stays stored with processed_at NULL, and processing is
                 # idempotent: a later sweep retries it. One bad message must not stop the rest.

@@ -40,8 +40,13 @@ from newsletter.errors import (
 
 SERVICE_NOT_AVAILABLE = 421  # the server is closing the connection (RFC 5321 §4.2.2)
 _ENHANCED_STATUS = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\b")
-# Postfix/Sendmail-style "queued as 4F3D2", Exim-style "id=1tXyZa-000Abc-Q1".
-_QUEUE_ID = re.compile(r"queued as ([A-Za-z0-9][\w.-]*)|\bid=([A-Za-z0-9][\w.-]*)", re.IGNORECASE)
+# Postfix/Sendmail-style "queued as 4F3D2", Exim-style "id=1tXyZa-000Abc-Q1", and Amazon SES's
+# "Ok 0100018c…-000000": the id its webhooks name the message by (bounces.matching).
+_QUEUE_ID = re.compile(
+    r"queued as ([A-Za-z0-9][\w.-]*)|\bid=([A-Za-z0-9][\w.-]*)"
+    r"|^(?:\d\.\d\.\d\s+)?Ok\s+([0-9a-f]{16}-[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}-[0-9a-f]{6})\b",
+    re.IGNORECASE,
+)
 
 
 class SmtpTransport:
@@ -310,7 +315,7 @@ def _queue_id(text: str) -> str | None:
     match = _QUEUE_ID.search(text)
     if match is None:
         return None
-    return match.group(1) or match.group(2)
+    return match.group(1) or match.group(2) or match.group(3)
 
 
 def _abandon(smtp: smtplib.SMTP | None) -> None:
