@@ -6,6 +6,7 @@ The tree::
     ├── UserError                  the caller's mistake; the CLI prints one line and exits 2
     │   ├── NotFound               an id, name or address that does not exist
     │   ├── InvalidInput           a file or value that cannot be accepted (knows its line)
+    │   │   └── LinkExpired            a genuine link that is used up or too old (web: 410)
     │   ├── InvalidTransition      a status change the lifecycle does not allow
     │   ├── ConfigError            a bad NEWSLETTER_* setting
     │   └── CheckFailed            an issue that fails its pre-send check (knows its problems)
@@ -45,6 +46,10 @@ class InvalidInput(UserError):
     def __init__(self, message: str, *, line: int | None = None) -> None:
         self.line = line
         super().__init__(f"line {line}: {message}" if line is not None else message)
+
+
+class LinkExpired(InvalidInput):
+    """A link we really issued that no longer works: expired, or already used (LAW-05)."""
 
 
 class InvalidTransition(UserError):

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Literal
 from urllib.parse import urlsplit
 
+from newsletter.config import is_local_url
 from newsletter.content.bulletin import Bulletin, Rate
 from newsletter.errors import InvalidInput
 from newsletter.render.currencies import currency_name
@@ -166,7 +167,10 @@ class Sender:
     base_url: str  # the publication's site, https
 
     def __post_init__(self) -> None:
-        _require_https(self.base_url, "sender base_url")
+        # A base URL on this machine (the demo, local use) is the one http:// link allowed:
+        # only its own reader can follow it.
+        if not is_local_url(self.base_url):
+            _require_https(self.base_url, "sender base_url")
 
 
 def format_date(day: dt.date) -> str:

@@ -10,18 +10,20 @@ The caller commits; an unsubscribe takes effect at that commit, and the delivery
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from newsletter.errors import InvalidInput, NotFound
+from newsletter.errors import InvalidInput, LinkExpired, NotFound
 from newsletter.subscribers.address import check_name, erasure_hash, normalise_email
 from newsletter.subscribers.importer import ERASED_ERROR
 from newsletter.subscribers.models import (
     ConsentAction,
     ConsentEvent,
     ConsentSource,
+    LegalBasis,
     MailingList,
     Subscriber,
     SubscriberStatus,
@@ -30,6 +32,35 @@ from newsletter.subscribers.models import (
     Suppression,
 )
 from newsletter.subscribers.tokens import read_confirm_token, read_unsubscribe_token
+
+USER_AGENT_MAX_CHARS = 512  # a browser's is ~150; anything longer is noise, not evidence
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Where and how a consent was given, recorded with it (LAW-04); all optional."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    form_url: str | None = None  # the page of the form, never with a token in it
+    consent_text_version: str | None = None  # a ``ConsentText.version``
+
+
+@dataclass(frozen=True, slots=True)
+class UnsubscribeTarget:
+    """What an unsubscribe link points at, read before anything changes."""
+
+    subscriber_id: int
+    list_id: int | None  # None: every list
+    list_name: str | None
+    already_unsubscribed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PendingConfirmation:
+    subscriber_id: int
+    list_id: int
+    list_name: str
 
 
 def subscribe(
@@ -43,14 +74,20 @@ def subscribe(
     now: dt.datetime,
     ip: str | None = None,
     user_agent: str | None = None,
+    evidence: Evidence | None = None,
+    initial: SubscriptionStatus | None = None,
+    legal_basis: LegalBasis = LegalBasis.CONSENT,
 ) -> Subscription:
     """Subscribe one address (a form, the API, an administrator).
 
     On a double opt-in list the subscription is ``unconfirmed`` until ``confirm``; the caller
-    then mails a ``tokens.confirm_token``. A suppressed subscriber is not re-activated here
-    (a bounced address stays bounced), but an explicit new subscribe to a list they had left
-    is their own new consent and re-subscribes them to it.
+    then mails a ``tokens.confirm_token``. ``initial`` overrides the list's rule (a sign-up
+    that must be confirmed on a single opt-in list, see ``optin``). A suppressed subscriber is
+    not re-activated here (a bounced address stays bounced), but an explicit new subscribe to
+    a list they had left is their own new consent and re-subscribes them to it.
     """
+    if evidence is None:
+        evidence = Evidence(ip=ip, user_agent=user_agent)
     mailing_list = session.get(MailingList, list_id)
     if mailing_list is None:
         raise NotFound(f"no list with id {list_id}")
@@ -63,11 +100,12 @@ def subscribe(
         subscriber = Subscriber(email=address, name=check_name(name), attributes={})
         session.add(subscriber)
         session.flush()
-    initial = (
-        SubscriptionStatus.UNCONFIRMED
-        if mailing_list.double_opt_in
-        else SubscriptionStatus.CONFIRMED
-    )
+    if initial is None:
+        initial = (
+            SubscriptionStatus.UNCONFIRMED
+            if mailing_list.double_opt_in
+            else SubscriptionStatus.CONFIRMED
+        )
     subscription = session.get(Subscription, (subscriber.id, list_id))
     if subscription is None:
         subscription = Subscription(
@@ -78,16 +116,40 @@ def subscribe(
             updated_at=now,
             consent_source=source,
             consented_at=now,
-            consent_ip=ip,
+            consent_ip=evidence.ip,
+            legal_basis=legal_basis,
         )
         session.add(subscription)
     elif subscription.status is SubscriptionStatus.UNSUBSCRIBED:
         subscription.transition(initial, now)
     else:
         return subscription  # already subscribed: nothing to record
-    _record(session, subscriber.id, list_id, ConsentAction.SUBSCRIBE, source, now, ip, user_agent)
+    _record(session, subscriber.id, list_id, ConsentAction.SUBSCRIBE, source, now, evidence)
     session.flush()
     return subscription
+
+
+def pending_confirmation(
+    session: Session, secret: str, token: str, *, now: dt.datetime
+) -> PendingConfirmation:
+    """What a confirmation link would confirm, changing nothing (the page before the button).
+
+    ``InvalidInput`` for a forged token; ``LinkExpired`` for one that is too old or used up:
+    a link is good only while the subscription is unconfirmed and has not changed since it
+    was issued.
+    """
+    claim = read_confirm_token(secret, token, now)
+    subscription = session.get(Subscription, (claim.subscriber_id, claim.list_id))
+    mailing_list = session.get(MailingList, claim.list_id)
+    # updated_at has microseconds, the token whole seconds: compare at second precision.
+    if (
+        subscription is None
+        or mailing_list is None
+        or subscription.status is not SubscriptionStatus.UNCONFIRMED
+        or subscription.updated_at.replace(microsecond=0) > claim.issued_at
+    ):
+        raise LinkExpired("the confirmation link has been used already or is no longer valid")
+    return PendingConfirmation(claim.subscriber_id, claim.list_id, mailing_list.name)
 
 
 def confirm(
@@ -101,28 +163,25 @@ def confirm(
 ) -> Subscription:
     """Confirm a double opt-in subscription with the token from the confirmation mail.
 
-    ``InvalidInput`` for a forged or expired token, and for a token already used: one is good
-    only while the subscription is unconfirmed and has not changed since it was issued.
+    Raises like ``pending_confirmation``. Someone who had left every list and now confirms a
+    new sign-up is active again: the confirmed link is their own new consent (LAW-05).
     """
-    claim = read_confirm_token(secret, token, now)
-    subscription = session.get(Subscription, (claim.subscriber_id, claim.list_id))
-    # updated_at has microseconds, the token whole seconds: compare at second precision.
-    if (
-        subscription is None
-        or subscription.status is not SubscriptionStatus.UNCONFIRMED
-        or subscription.updated_at.replace(microsecond=0) > claim.issued_at
-    ):
-        raise InvalidInput("the confirmation link has been used already or is no longer valid")
+    pending = pending_confirmation(session, secret, token, now=now)
+    subscription = session.get(Subscription, (pending.subscriber_id, pending.list_id))
+    subscriber = session.get(Subscriber, pending.subscriber_id)
+    assert subscription is not None
+    assert subscriber is not None
     subscription.transition(SubscriptionStatus.CONFIRMED, now)
+    if subscriber.status is SubscriberStatus.UNSUBSCRIBED:
+        subscriber.transition(SubscriberStatus.ACTIVE)
     _record(
         session,
-        claim.subscriber_id,
-        claim.list_id,
+        pending.subscriber_id,
+        pending.list_id,
         ConsentAction.CONFIRM,
         ConsentSource.FORM,
         now,
-        ip,
-        user_agent,
+        Evidence(ip=ip, user_agent=user_agent),
     )
     session.flush()
     return subscription
@@ -163,10 +222,48 @@ def unsubscribe(
         changed = True
     if changed:
         _record(
-            session, subscriber_id, list_id, ConsentAction.UNSUBSCRIBE, source, now, ip, user_agent
+            session,
+            subscriber_id,
+            list_id,
+            ConsentAction.UNSUBSCRIBE,
+            source,
+            now,
+            Evidence(ip=ip, user_agent=user_agent),
         )
         session.flush()
     return changed
+
+
+def unsubscribe_target(session: Session, secret: str, token: str) -> UnsubscribeTarget:
+    """What an unsubscribe link would do, changing nothing (the page before the button).
+
+    ``InvalidInput`` for a forged or tampered token, ``NotFound`` for a genuine one whose
+    subscriber no longer exists (erased): neither may change anything. A token for a deleted
+    list stands for every list, the safe side.
+    """
+    claim = read_unsubscribe_token(secret, token)
+    subscriber = session.get(Subscriber, claim.subscriber_id)
+    if subscriber is None:
+        raise NotFound("this unsubscribe link belongs to nobody we know")
+    mailing_list = session.get(MailingList, claim.list_id) if claim.list_id is not None else None
+    still = sa.select(Subscription.list_id).where(
+        Subscription.subscriber_id == subscriber.id,
+        Subscription.status != SubscriptionStatus.UNSUBSCRIBED,
+    )
+    if mailing_list is not None:
+        still = still.where(Subscription.list_id == mailing_list.id)
+        already = session.scalar(still.limit(1)) is None
+    else:
+        already = (
+            subscriber.status is not SubscriberStatus.ACTIVE
+            and session.scalar(still.limit(1)) is None
+        )
+    return UnsubscribeTarget(
+        subscriber_id=subscriber.id,
+        list_id=mailing_list.id if mailing_list is not None else None,
+        list_name=mailing_list.name if mailing_list is not None else None,
+        already_unsubscribed=already,
+    )
 
 
 def unsubscribe_by_token(
@@ -245,8 +342,7 @@ def _record(
     action: ConsentAction,
     source: ConsentSource,
     now: dt.datetime,
-    ip: str | None,
-    user_agent: str | None,
+    evidence: Evidence,
 ) -> None:
     session.add(
         ConsentEvent(
@@ -254,8 +350,10 @@ def _record(
             list_id=list_id,
             action=action,
             source=source,
-            ip=ip,
-            user_agent=user_agent,
+            ip=evidence.ip,
+            user_agent=(evidence.user_agent or "")[:USER_AGENT_MAX_CHARS] or None,
             at=now,
+            form_url=evidence.form_url,
+            consent_text_version=evidence.consent_text_version,
         )
     )
