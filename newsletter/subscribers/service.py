@@ -204,17 +204,14 @@ def subscriber_data(session: Session, email: str) -> dict[str, Any]:
         )
     )
     versions = {e.consent_text_version for e in events if e.consent_text_version}
-    texts = (
-        dict(
-            session.execute(
-                sa.select(ConsentText.version, ConsentText.text).where(
-                    ConsentText.version.in_(versions)
-                )
-            ).tuples()
+    texts = {
+        version: text
+        for version, text in session.execute(
+            sa.select(ConsentText.version, ConsentText.text).where(
+                ConsentText.version.in_(versions)
+            )
         )
-        if versions
-        else {}
-    )
+    }
     return {
         "email": subscriber.email,
         "name": subscriber.name,
