@@ -9,6 +9,7 @@ import re
 import uuid
 from email.message import Message
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -36,7 +37,7 @@ from tests.web.conftest import MakeClient, add_reader, csrf_of, make_list, web_s
 UA = "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0"
 
 
-def sign_up(client: TestClient, list_key: str, address: str, **fields: str) -> object:
+def sign_up(client: TestClient, list_key: str, address: str, **fields: str) -> httpx.Response:
     form = client.get(f"/subscribe/{list_key}")
     data = {"csrf_token": csrf_of(form), "email": address, "consent": "yes", **fields}
     return client.post(f"/subscribe/{list_key}", data=data, headers={"User-Agent": UA})
@@ -183,8 +184,8 @@ def test_tampered_confirmation_tokens_are_refused_and_change_nothing(
     assert found is not None and found.status is SubscriptionStatus.UNCONFIRMED
 
 
-def page_text(response: object) -> str:
-    text = response.text  # type: ignore[attr-defined]
+def page_text(response: httpx.Response) -> str:
+    text = response.text
     return re.sub(r'value="[^"]+"', "", text)
 
 
@@ -263,7 +264,7 @@ def test_the_honeypot_refuses_a_robot_without_telling_it(
 
     robot = sign_up(client, "market-alerts", "robot@example.org", website="http://spam.example")
 
-    assert robot.status_code == 200  # type: ignore[attr-defined]
+    assert robot.status_code == 200
     assert page_text(robot) == person
     assert subscription(web_settings, "robot@example.org") is None
     assert not messages_to(relay, "robot@example.org")
@@ -301,7 +302,7 @@ def test_signing_up_without_the_consent_box_is_refused(
 
 def test_a_bad_address_is_refused_on_the_form(client: TestClient, alerts: int) -> None:
     response = sign_up(client, "market-alerts", "not an address")
-    assert response.status_code == 422  # type: ignore[attr-defined]
+    assert response.status_code == 422
 
 
 def test_a_burst_of_sign_ups_from_one_ip_is_rate_limited(
@@ -310,7 +311,7 @@ def test_a_burst_of_sign_ups_from_one_ip_is_rate_limited(
     client = make_client(signup_limit_per_ip="3/minute", signup_limit_per_address="100/minute")
 
     answers = [
-        sign_up(client, "market-alerts", f"burst{n}@example.org").status_code  # type: ignore[attr-defined]
+        sign_up(client, "market-alerts", f"burst{n}@example.org").status_code
         for n in range(6)
     ]
 
@@ -327,7 +328,7 @@ def test_sign_ups_for_one_address_are_rate_limited_from_any_ip(
     answers = [
         sign_up(
             client, "market-alerts", "victim@example.org", website=""
-        ).status_code  # type: ignore[attr-defined]
+        ).status_code
         for _ in range(4)
     ]
 
@@ -356,9 +357,9 @@ def test_rate_limits_are_shared_through_redis_when_a_broker_is_set(
     first = make_client(services=own_services(), broker_url=settings.broker_url)
     second = make_client(services=own_services(), broker_url=settings.broker_url)
 
-    assert sign_up(first, "market-alerts", "a@example.org").status_code == 200  # type: ignore[attr-defined]
-    assert sign_up(second, "market-alerts", "b@example.org").status_code == 200  # type: ignore[attr-defined]
-    assert sign_up(first, "market-alerts", "c@example.org").status_code == 429  # type: ignore[attr-defined]
+    assert sign_up(first, "market-alerts", "a@example.org").status_code == 200
+    assert sign_up(second, "market-alerts", "b@example.org").status_code == 200
+    assert sign_up(first, "market-alerts", "c@example.org").status_code == 429
 
 
 def test_a_relay_that_is_down_delays_the_confirmation_but_keeps_the_sign_up(
