@@ -162,7 +162,10 @@ def add_reader(settings: Settings, list_id: int, email: str) -> Reader:
             subscription.transition(SubscriptionStatus.CONFIRMED, utcnow())
         subscriber_id = subscription.subscriber_id
     return Reader(
-        subscriber_id, email, list_id, unsubscribe_token(settings.secret_key, subscriber_id, list_id)
+        subscriber_id,
+        email,
+        list_id,
+        unsubscribe_token(settings.secret_key, subscriber_id, list_id),
     )
 
 

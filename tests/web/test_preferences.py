@@ -35,7 +35,8 @@ def test_the_page_lists_every_list_of_the_subscriber_and_changes_nothing(
     page = client.get(f"/preferences/{subscriber.token}")
 
     assert page.status_code == 200
-    assert "Weekly" in page.text and "Alerts" in page.text
+    assert "Weekly" in page.text
+    assert "Alerts" in page.text
     assert page.text.count("checked") == 2
     assert set(statuses(web_settings, subscriber.subscriber_id).values()) == {"confirmed"}
 
@@ -73,7 +74,8 @@ def test_leave_all_unsubscribes_from_everything(
     assert set(statuses(web_settings, subscriber.subscriber_id).values()) == {"unsubscribed"}
     with session_scope(web_settings) as session:
         person = session.get(Subscriber, subscriber.subscriber_id)
-        assert person is not None and person.status is SubscriberStatus.UNSUBSCRIBED
+        assert person is not None
+        assert person.status is SubscriberStatus.UNSUBSCRIBED
 
 
 def test_ticking_a_list_left_before_asks_for_confirmation_by_mail(

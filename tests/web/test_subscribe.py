@@ -30,8 +30,8 @@ from newsletter.subscribers.models import (
 from newsletter.subscribers.service import erase_subscriber
 from newsletter.subscribers.signup import CONSENT_TEXT, consent_text_version
 from newsletter.subscribers.tokens import confirm_token
-from tests.delivery.relay import Relay, free_port
 from newsletter.web.context import Services
+from tests.delivery.relay import Relay, free_port
 from tests.web.conftest import MakeClient, add_reader, csrf_of, make_list, web_services
 
 UA = "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0"
@@ -53,7 +53,9 @@ def subscription(settings: Settings, address: str) -> Subscription | None:
 
 
 def messages_to(relay: Relay, address: str) -> list[Message]:
-    return [email.message_from_bytes(a.content) for a in relay.handler.accepted if a.rcpt == address]
+    return [
+        email.message_from_bytes(a.content) for a in relay.handler.accepted if a.rcpt == address
+    ]
 
 
 def confirm_link(message: Message) -> str:
@@ -100,7 +102,8 @@ def test_double_opt_in_sends_a_confirmation_mail_and_mails_nothing_else(
     assert response.status_code == 200
     assert "Check your inbox" in response.text
     found = subscription(web_settings, "bek@example.org")
-    assert found is not None and found.status is SubscriptionStatus.UNCONFIRMED
+    assert found is not None
+    assert found.status is SubscriptionStatus.UNCONFIRMED
     [message] = messages_to(relay, "bek@example.org")
     assert message["Auto-Submitted"] == "auto-generated"
     assert message["List-Unsubscribe"] is None
@@ -115,9 +118,7 @@ def test_the_consent_record_keeps_form_text_ip_agent_time_and_legal_basis(
     sign_up(client, "market-alerts", "bek@example.org")
     token = confirm_link(messages_to(relay, "bek@example.org")[0])
     page = client.get(f"/confirm/{token}")
-    client.post(
-        f"/confirm/{token}", data={"csrf_token": csrf_of(page)}, headers={"User-Agent": UA}
-    )
+    client.post(f"/confirm/{token}", data={"csrf_token": csrf_of(page)}, headers={"User-Agent": UA})
 
     with session_scope(web_settings) as session:
         events = session.scalars(select(ConsentEvent).order_by(ConsentEvent.id)).all()
@@ -125,11 +126,14 @@ def test_the_consent_record_keeps_form_text_ip_agent_time_and_legal_basis(
         assert signed.action is ConsentAction.SUBSCRIBE
         assert signed.form_url == f"{web_settings.base_url}/subscribe/market-alerts"
         assert signed.consent_text_version == consent_text_version()
-        assert signed.ip and signed.user_agent == UA
+        assert signed.ip
+        assert signed.user_agent == UA
         assert confirmed.action is ConsentAction.CONFIRM
-        assert confirmed.ip and confirmed.at >= signed.at
+        assert confirmed.ip
+        assert confirmed.at >= signed.at
         text = session.get(ConsentText, consent_text_version())
-        assert text is not None and text.text == CONSENT_TEXT
+        assert text is not None
+        assert text.text == CONSENT_TEXT
         row = session.scalar(select(Subscription))
         assert row is not None
         assert row.status is SubscriptionStatus.CONFIRMED
@@ -147,7 +151,8 @@ def test_the_confirmation_page_changes_nothing_until_its_button_is_pressed(
 
     assert page.status_code == 200
     assert "Confirm my subscription" in page.text
-    assert found is not None and found.status is SubscriptionStatus.UNCONFIRMED
+    assert found is not None
+    assert found.status is SubscriptionStatus.UNCONFIRMED
 
 
 def test_a_used_or_expired_confirmation_link_is_gone(
@@ -181,7 +186,8 @@ def test_tampered_confirmation_tokens_are_refused_and_change_nothing(
         assert client.get(f"/confirm/{bad}").status_code in (400, 404)
         assert client.post(f"/confirm/{bad}", data={"csrf_token": csrf}).status_code in (400, 404)
     found = subscription(web_settings, "bek@example.org")
-    assert found is not None and found.status is SubscriptionStatus.UNCONFIRMED
+    assert found is not None
+    assert found.status is SubscriptionStatus.UNCONFIRMED
 
 
 def page_text(response: httpx.Response) -> str:
@@ -224,7 +230,8 @@ def test_a_suppressed_address_is_not_reactivated_and_not_mailed(
     assert page_text(response) == fresh
     with session_scope(web_settings) as session:
         subscriber = session.get(Subscriber, reader.subscriber_id)
-        assert subscriber is not None and subscriber.status is status
+        assert subscriber is not None
+        assert subscriber.status is status
         assert session.get(Subscription, (reader.subscriber_id, weekly)) is None
     assert not messages_to(relay, "gone@example.org")
 
@@ -253,7 +260,8 @@ def test_someone_who_left_must_confirm_before_being_mailed_again(
     sign_up(client, "weekly-news", "left@example.org")
 
     found = subscription(web_settings, "left@example.org")
-    assert found is not None and found.status is SubscriptionStatus.UNCONFIRMED
+    assert found is not None
+    assert found.status is SubscriptionStatus.UNCONFIRMED
     assert len(messages_to(relay, "left@example.org")) == 1
 
 
@@ -296,7 +304,7 @@ def test_signing_up_without_the_consent_box_is_refused(
 
     assert response.status_code == 422
     assert "tick the box" in response.text
-    assert 'checked' not in response.text.split('id="consent"')[1].split(">")[0]
+    assert "checked" not in response.text.split('id="consent"')[1].split(">")[0]
     assert subscription(web_settings, "x@example.org") is None
 
 
@@ -311,8 +319,7 @@ def test_a_burst_of_sign_ups_from_one_ip_is_rate_limited(
     client = make_client(signup_limit_per_ip="3/minute", signup_limit_per_address="100/minute")
 
     answers = [
-        sign_up(client, "market-alerts", f"burst{n}@example.org").status_code
-        for n in range(6)
+        sign_up(client, "market-alerts", f"burst{n}@example.org").status_code for n in range(6)
     ]
 
     assert answers[:3] == [200, 200, 200]
@@ -326,9 +333,7 @@ def test_sign_ups_for_one_address_are_rate_limited_from_any_ip(
     client = make_client(signup_limit_per_ip="100/minute", signup_limit_per_address="2/hour")
 
     answers = [
-        sign_up(
-            client, "market-alerts", "victim@example.org", website=""
-        ).status_code
+        sign_up(client, "market-alerts", "victim@example.org", website="").status_code
         for _ in range(4)
     ]
 
@@ -372,11 +377,13 @@ def test_a_relay_that_is_down_delays_the_confirmation_but_keeps_the_sign_up(
 
     assert response.status_code == 200
     found = subscription(web_settings, "patient@example.org")
-    assert found is not None and found.status is SubscriptionStatus.UNCONFIRMED
+    assert found is not None
+    assert found.status is SubscriptionStatus.UNCONFIRMED
     with session_scope(web_settings) as session:
         queued = session.scalar(select(OutboxMessage))
         assert queued is not None
-        assert queued.status is OutboxStatus.PENDING and queued.attempts == 1
+        assert queued.status is OutboxStatus.PENDING
+        assert queued.attempts == 1
 
     # The relay is back: the next sweep (tick, or the web app's own in embedded mode) sends it.
     jobs.send_due_transactional(dataclasses.replace(web_settings, retry_schedule=(0, 0)))
@@ -385,4 +392,5 @@ def test_a_relay_that_is_down_delays_the_confirmation_but_keeps_the_sign_up(
     assert confirm_link(message)
     with session_scope(web_settings) as session:
         sent = session.scalar(select(OutboxMessage))
-        assert sent is not None and sent.status is OutboxStatus.SENT
+        assert sent is not None
+        assert sent.status is OutboxStatus.SENT

@@ -4,8 +4,8 @@ GET never does, a bad token changes nothing, and no answer is a redirect."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from newsletter.config import Settings
 from newsletter.db import session_scope
@@ -65,9 +65,7 @@ def test_one_click_post_unsubscribes_at_once_without_cookie_or_csrf(
 def test_one_click_post_as_multipart_form_data_unsubscribes(
     client: TestClient, web_settings: Settings, reader: Reader
 ) -> None:
-    response = client.post(
-        f"/u/{reader.token}", files={"List-Unsubscribe": (None, "One-Click")}
-    )
+    response = client.post(f"/u/{reader.token}", files={"List-Unsubscribe": (None, "One-Click")})
 
     assert response.status_code == 200
     assert subscription_status(web_settings, reader) is SubscriptionStatus.UNSUBSCRIBED

@@ -214,7 +214,8 @@ def test_a_storage_failure_is_a_5xx_and_the_providers_retry_then_works(
     retried = post(working, "mailgun", request)
 
     assert failed.status_code == 500
-    assert "sqlite" not in failed.text.lower() and "Traceback" not in failed.text
+    assert "sqlite" not in failed.text.lower()
+    assert "Traceback" not in failed.text
     assert retried.status_code == 200
     assert stored(web_settings) == 1
 
