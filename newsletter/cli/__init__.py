@@ -13,14 +13,14 @@ from typing import Any
 
 import click
 
-from newsletter.cli import bounces, content, db, delivery, demo, issues, subscribers
+from newsletter.cli import bounces, content, db, delivery, demo, issues, subscribers, web
 from newsletter.cli.context import cli
 from newsletter.errors import NewsletterError, UserError
 
 EXIT_USER_ERROR = 2
 EXIT_FAILURE = 1
 
-for module in (content, db, issues, subscribers, delivery, bounces, demo):
+for module in (content, db, issues, subscribers, delivery, bounces, web, demo):
     module.register(cli)
 
 
