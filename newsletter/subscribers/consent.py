@@ -20,6 +20,7 @@ from newsletter.errors import InvalidInput, LinkExpired, NotFound
 from newsletter.subscribers.address import check_name, erasure_hash, normalise_email
 from newsletter.subscribers.importer import ERASED_ERROR
 from newsletter.subscribers.models import (
+    SUBSCRIPTION_TRANSITIONS,
     ConsentAction,
     ConsentEvent,
     ConsentSource,
@@ -34,6 +35,12 @@ from newsletter.subscribers.models import (
 from newsletter.subscribers.tokens import read_confirm_token, read_unsubscribe_token
 
 USER_AGENT_MAX_CHARS = 512  # a browser's is ~150; anything longer is noise, not evidence
+# The statuses from which a subscription may become unsubscribed (its transition table).
+_LEAVABLE = [
+    status
+    for status, targets in SUBSCRIPTION_TRANSITIONS.items()
+    if SubscriptionStatus.UNSUBSCRIBED in targets
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +239,64 @@ def unsubscribe(
         )
         session.flush()
     return changed
+
+
+def unsubscribe_one_click(
+    session: Session,
+    secret: str,
+    token: str,
+    *,
+    now: dt.datetime,
+    ip: str | None = None,
+    user_agent: str | None = None,
+) -> UnsubscribeTarget:
+    """The RFC 8058 one-click POST: leave the token's list at once; the target it had.
+
+    Raises like ``unsubscribe_target``. This is the one request a mailbox provider sends for
+    every "unsubscribe" press, so its common case is one UPDATE and one INSERT: the UPDATE
+    applies the one transition of ``SUBSCRIPTION_TRANSITIONS`` that leads to ``unsubscribed``
+    (from the statuses that allow it), the INSERT is the withdrawal's consent event. Anything
+    else (a token for every list, a list left already, a deleted list, an unknown subscriber)
+    takes the general path.
+    """
+    claim = read_unsubscribe_token(secret, token)
+    changed = None
+    if claim.list_id is not None:
+        changed = session.execute(
+            sa.update(Subscription)
+            .where(
+                Subscription.subscriber_id == claim.subscriber_id,
+                Subscription.list_id == claim.list_id,
+                Subscription.status.in_(_LEAVABLE),
+            )
+            .values(status=SubscriptionStatus.UNSUBSCRIBED, updated_at=now)
+            .returning(Subscription.list_id)
+            .execution_options(synchronize_session=False)
+        ).first()
+    if changed is None:
+        target = unsubscribe_target(session, secret, token)
+        unsubscribe(
+            session,
+            target.subscriber_id,
+            list_id=target.list_id,
+            source=ConsentSource.EMAIL,
+            now=now,
+            ip=ip,
+            user_agent=user_agent,
+        )
+        return target
+    _record(
+        session,
+        claim.subscriber_id,
+        claim.list_id,
+        ConsentAction.UNSUBSCRIBE,
+        ConsentSource.EMAIL,
+        now,
+        Evidence(ip=ip, user_agent=user_agent),
+    )
+    session.flush()
+    name = session.scalar(sa.select(MailingList.name).where(MailingList.id == claim.list_id))
+    return UnsubscribeTarget(claim.subscriber_id, claim.list_id, name, already_unsubscribed=False)
 
 
 def unsubscribe_target(session: Session, secret: str, token: str) -> UnsubscribeTarget:

@@ -9,8 +9,9 @@ configured (the nonces otherwise in the database).
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -27,6 +28,7 @@ from newsletter.web.webhooks.replay import NonceStore, nonce_store
 FETCH_TIMEOUT_SECONDS = 10.0
 FETCH_MAX_BYTES = 64 * 1024  # an SNS certificate is ~2 KB, a confirmation answer less
 USER_AGENT_MAX_CHARS = 512
+_SQLITE_WRITER = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,18 @@ def services_of(request: Request) -> Services:
 
 @contextmanager
 def transaction(request: Request) -> Iterator[Session]:
-    """The request's unit of work: committed when the block ends, before the answer is sent."""
-    with session_scope(settings_of(request)) as session:
+    """The request's unit of work: committed when the block ends, before the answer is sent.
+
+    On SQLite every transaction takes the database's write lock (``BEGIN IMMEDIATE``, see
+    ``db.py``), and a thread that finds it taken sleeps in growing steps of up to 100 ms
+    before it looks again. The threads of one process therefore queue on an in-process lock
+    first, which hands over at once; only the processes compete for the file's lock.
+    """
+    settings = settings_of(request)
+    with (
+        _SQLITE_WRITER if settings.database_url.startswith("sqlite") else nullcontext(),
+        session_scope(settings) as session,
+    ):
         yield session
 
 

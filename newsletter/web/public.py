@@ -19,7 +19,7 @@ from newsletter.delivery import transactional
 from newsletter.errors import InvalidInput
 from newsletter.subscribers import consent, signup
 from newsletter.subscribers.address import normalise_email
-from newsletter.subscribers.models import ConsentSource, MailingList
+from newsletter.subscribers.models import MailingList
 from newsletter.subscribers.service import find_list, list_slug
 from newsletter.web.context import (
     client_ip,
@@ -63,12 +63,10 @@ def one_click_unsubscribe(
         raise HTTPException(status_code=400, detail="Expected the form field List-Unsubscribe.")
     facts = evidence(request)
     with transaction(request) as session:
-        target = consent.unsubscribe_target(session, settings_of(request).secret_key, token)
-        consent.unsubscribe(
+        target = consent.unsubscribe_one_click(
             session,
-            target.subscriber_id,
-            list_id=target.list_id,
-            source=ConsentSource.EMAIL,
+            settings_of(request).secret_key,
+            token,
             now=services_of(request).clock(),
             ip=facts.ip,
             user_agent=facts.user_agent,
