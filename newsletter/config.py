@@ -206,6 +206,8 @@ VARIABLES: tuple[Variable, ...] = (
 
 # Hosts for which an http:// base URL is accepted: links that only this machine can follow.
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_RATE_ITEM = r"\s*\d+\s*(?:/|per)\s*(?:\d+\s*)?(?:second|minute|hour|day|month|year)s?\s*"
+_RATE_LIMITS = re.compile(rf"{_RATE_ITEM}(?:[;,]{_RATE_ITEM})*")
 # A base URL goes into headers and HTML attributes: nothing that could end either.
 _URL_FORBIDDEN = re.compile(r"[\s\"'<>\\`]")
 
@@ -402,9 +404,10 @@ def _list(value: str | None) -> tuple[str, ...]:
 
 
 def _rate_limits(value: str) -> str:
-    from limits import parse_many
-
-    parse_many(value)  # ValueError for anything but "N/unit" items separated by ';'
+    # The ``limits`` package's notation, checked here without importing it (every process,
+    # workers included, reads the settings at start).
+    if not _RATE_LIMITS.fullmatch(value):
+        raise ValueError("expected limits like '5/minute;20/hour'")
     return value
 
 

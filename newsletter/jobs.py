@@ -88,14 +88,17 @@ def tick(settings: Settings | None = None) -> dict[str, Any]:
         released, possibly_sent = ledger.recover_expired_leases(session, now)
         if _statistics_due() and delivery_service.sending_campaign_ids(session):
             ledger.refresh_statistics(session)
+        # Read in this transaction: on SQLite each one takes the write lock.
+        due_mail = outbox.due_ids(session, now)
     kicked = kick(settings)
-    mail = send_due_transactional(settings)
+    for message_id in due_mail:
+        submit(settings, "send_transactional", message_id=message_id)
     return {
         "started": started,
         "released": released,
         "possibly_sent": possibly_sent,
         "lanes": kicked,
-        "transactional": mail,
+        "transactional": len(due_mail),
     }
 
 
@@ -141,8 +144,8 @@ def send_transactional(message_id: int, settings: Settings | None = None) -> dic
 
 
 def send_due_transactional(settings: Settings) -> int:
-    """Hand every due transactional mail to ``send_transactional`` (here, or on the workers);
-    run by ``tick``, and by the web app in embedded mode. Returns how many were handed over."""
+    """Hand every due transactional mail to ``send_transactional`` (here, or on the workers),
+    as ``tick`` does; the web app runs it in embedded mode. Returns how many were handed over."""
     with session_scope(settings) as session:
         due = outbox.due_ids(session, utcnow())
     for message_id in due:
