@@ -203,7 +203,9 @@ def live_server(web_settings: Settings, fetcher: Fetcher) -> Iterator[LiveServer
 # --- the browser ----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: the sync Playwright API runs an event loop in this thread, so two
+# modules' browsers must not be open at once (the tests are reordered by database).
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         unavailable(f"{CHROMIUM} is not installed (Debian's chromium package)")
