@@ -20,7 +20,6 @@ from newsletter.errors import InvalidInput, LinkExpired, NotFound
 from newsletter.subscribers.address import check_name, erasure_hash, normalise_email
 from newsletter.subscribers.importer import ERASED_ERROR
 from newsletter.subscribers.models import (
-    SUBSCRIPTION_TRANSITIONS,
     ConsentAction,
     ConsentEvent,
     ConsentSource,
@@ -35,12 +34,6 @@ from newsletter.subscribers.models import (
 from newsletter.subscribers.tokens import read_confirm_token, read_unsubscribe_token
 
 USER_AGENT_MAX_CHARS = 512  # a browser's is ~150; anything longer is noise, not evidence
-# The statuses from which a subscription may become unsubscribed (its transition table).
-_LEAVABLE = [
-    status
-    for status, targets in SUBSCRIPTION_TRANSITIONS.items()
-    if SubscriptionStatus.UNSUBSCRIBED in targets
-]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,16 +44,6 @@ class Evidence:
     user_agent: str | None = None
     form_url: str | None = None  # the page of the form, never with a token in it
     consent_text_version: str | None = None  # a ``ConsentText.version``
-
-
-@dataclass(frozen=True, slots=True)
-class UnsubscribeTarget:
-    """What an unsubscribe link points at, read before anything changes."""
-
-    subscriber_id: int
-    list_id: int | None  # None: every list
-    list_name: str | None
-    already_unsubscribed: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +114,7 @@ def subscribe(
         subscription.transition(initial, now)
     else:
         return subscription  # already subscribed: nothing to record
-    _record(session, subscriber.id, list_id, ConsentAction.SUBSCRIBE, source, now, evidence)
+    record_event(session, subscriber.id, list_id, ConsentAction.SUBSCRIBE, source, now, evidence)
     session.flush()
     return subscription
 
@@ -181,7 +164,7 @@ def confirm(
     subscription.transition(SubscriptionStatus.CONFIRMED, now)
     if subscriber.status is SubscriberStatus.UNSUBSCRIBED:
         subscriber.transition(SubscriberStatus.ACTIVE)
-    _record(
+    record_event(
         session,
         pending.subscriber_id,
         pending.list_id,
@@ -228,7 +211,7 @@ def unsubscribe(
         subscriber.transition(SubscriberStatus.UNSUBSCRIBED)
         changed = True
     if changed:
-        _record(
+        record_event(
             session,
             subscriber_id,
             list_id,
@@ -239,96 +222,6 @@ def unsubscribe(
         )
         session.flush()
     return changed
-
-
-def unsubscribe_one_click(
-    session: Session,
-    secret: str,
-    token: str,
-    *,
-    now: dt.datetime,
-    ip: str | None = None,
-    user_agent: str | None = None,
-) -> UnsubscribeTarget:
-    """The RFC 8058 one-click POST: leave the token's list at once; the target it had.
-
-    Raises like ``unsubscribe_target``. This is the one request a mailbox provider sends for
-    every "unsubscribe" press, so its common case is one UPDATE and one INSERT: the UPDATE
-    applies the one transition of ``SUBSCRIPTION_TRANSITIONS`` that leads to ``unsubscribed``
-    (from the statuses that allow it), the INSERT is the withdrawal's consent event. Anything
-    else (a token for every list, a list left already, a deleted list, an unknown subscriber)
-    takes the general path.
-    """
-    claim = read_unsubscribe_token(secret, token)
-    changed = None
-    if claim.list_id is not None:
-        changed = session.execute(
-            sa.update(Subscription)
-            .where(
-                Subscription.subscriber_id == claim.subscriber_id,
-                Subscription.list_id == claim.list_id,
-                Subscription.status.in_(_LEAVABLE),
-            )
-            .values(status=SubscriptionStatus.UNSUBSCRIBED, updated_at=now)
-            .returning(Subscription.list_id)
-            .execution_options(synchronize_session=False)
-        ).first()
-    if changed is None:
-        target = unsubscribe_target(session, secret, token)
-        unsubscribe(
-            session,
-            target.subscriber_id,
-            list_id=target.list_id,
-            source=ConsentSource.EMAIL,
-            now=now,
-            ip=ip,
-            user_agent=user_agent,
-        )
-        return target
-    _record(
-        session,
-        claim.subscriber_id,
-        claim.list_id,
-        ConsentAction.UNSUBSCRIBE,
-        ConsentSource.EMAIL,
-        now,
-        Evidence(ip=ip, user_agent=user_agent),
-    )
-    session.flush()
-    name = session.scalar(sa.select(MailingList.name).where(MailingList.id == claim.list_id))
-    return UnsubscribeTarget(claim.subscriber_id, claim.list_id, name, already_unsubscribed=False)
-
-
-def unsubscribe_target(session: Session, secret: str, token: str) -> UnsubscribeTarget:
-    """What an unsubscribe link would do, changing nothing (the page before the button).
-
-    ``InvalidInput`` for a forged or tampered token, ``NotFound`` for a genuine one whose
-    subscriber no longer exists (erased): neither may change anything. A token for a deleted
-    list stands for every list, the safe side.
-    """
-    claim = read_unsubscribe_token(secret, token)
-    subscriber = session.get(Subscriber, claim.subscriber_id)
-    if subscriber is None:
-        raise NotFound("this unsubscribe link belongs to nobody we know")
-    mailing_list = session.get(MailingList, claim.list_id) if claim.list_id is not None else None
-    still = sa.select(Subscription.list_id).where(
-        Subscription.subscriber_id == subscriber.id,
-        Subscription.status != SubscriptionStatus.UNSUBSCRIBED,
-    )
-    if mailing_list is not None:
-        still = still.where(Subscription.list_id == mailing_list.id)
-        already = session.scalar(still.limit(1)) is None
-    else:
-        already = (
-            subscriber.status is not SubscriberStatus.ACTIVE
-            and session.scalar(still.limit(1)) is None
-        )
-    return UnsubscribeTarget(
-        subscriber_id=subscriber.id,
-        list_id=mailing_list.id if mailing_list is not None else None,
-        list_name=mailing_list.name if mailing_list is not None else None,
-        already_unsubscribed=already,
-    )
 
 
 def unsubscribe_by_token(
@@ -400,7 +293,7 @@ def purge_unconfirmed(session: Session, *, older_than: dt.timedelta, now: dt.dat
     return int(deleted)
 
 
-def _record(
+def record_event(
     session: Session,
     subscriber_id: int,
     list_id: int | None,

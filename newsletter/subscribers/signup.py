@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.db import insert_ignoring_duplicates
 from newsletter.subscribers.address import normalise_email
-from newsletter.subscribers.consent import Evidence, subscribe, unsubscribe, unsubscribe_target
+from newsletter.subscribers.consent import Evidence, subscribe, unsubscribe
 from newsletter.subscribers.models import (
     ConsentSource,
     ConsentText,
@@ -29,6 +29,7 @@ from newsletter.subscribers.models import (
     SubscriptionStatus,
 )
 from newsletter.subscribers.optin import SignupAction, decide_signup
+from newsletter.subscribers.optout import unsubscribe_target
 from newsletter.subscribers.service import is_erased
 
 # The sentence a visitor agrees to; ``{list}`` is the list's name. Changing a word gives a new

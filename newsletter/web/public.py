@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse
 from newsletter import jobs
 from newsletter.delivery import transactional
 from newsletter.errors import InvalidInput
-from newsletter.subscribers import consent, signup
+from newsletter.subscribers import consent, optout, signup
 from newsletter.subscribers.address import normalise_email
 from newsletter.subscribers.models import MailingList
 from newsletter.subscribers.service import find_list, list_slug
@@ -47,7 +47,7 @@ Field = Annotated[str, Form(max_length=1000)]
 def unsubscribe_page(request: Request, token: Token) -> HTMLResponse:
     """The landing page of the unsubscribe link: one button, which list, the preferences."""
     with transaction(request) as session:
-        target = consent.unsubscribe_target(session, settings_of(request).secret_key, token)
+        target = optout.unsubscribe_target(session, settings_of(request).secret_key, token)
     return render(request, "unsubscribe.html", {"target": target, "token": token})
 
 
@@ -63,7 +63,7 @@ def one_click_unsubscribe(
         raise HTTPException(status_code=400, detail="Expected the form field List-Unsubscribe.")
     facts = evidence(request)
     with transaction(request) as session:
-        target = consent.unsubscribe_one_click(
+        target = optout.unsubscribe_one_click(
             session,
             settings_of(request).secret_key,
             token,

@@ -278,39 +278,3 @@ def test_confirming_a_new_sign_up_makes_someone_who_left_everything_active_again
     assert subscriber.status is SubscriberStatus.ACTIVE
     assert list(session.scalars(mailable_subscribers([confirmed_only.id]))) == [subscriber.id]
     assert list(session.scalars(mailable_subscribers([weekly.id]))) == []  # still left
-
-
-def test_one_click_of_a_deleted_list_unsubscribes_from_everything(
-    session: Session, weekly: MailingList
-) -> None:
-    from newsletter.subscribers.consent import unsubscribe_one_click
-
-    subscription = subscribe(
-        session, TEST_SECRET, weekly.id, "ann@example.com", source=ConsentSource.FORM, now=NOW
-    )
-    token = unsubscribe_token(TEST_SECRET, subscription.subscriber_id, weekly.id + 1000)
-
-    target = unsubscribe_one_click(session, TEST_SECRET, token, now=NOW)
-
-    assert target.list_id is None
-    subscriber = session.get(Subscriber, subscription.subscriber_id)
-    assert subscriber is not None
-    assert subscriber.status is SubscriberStatus.UNSUBSCRIBED
-
-
-def test_one_click_records_the_withdrawal_once(session: Session, weekly: MailingList) -> None:
-    from newsletter.subscribers.consent import unsubscribe_one_click
-
-    subscription = subscribe(
-        session, TEST_SECRET, weekly.id, "ann@example.com", source=ConsentSource.FORM, now=NOW
-    )
-    token = unsubscribe_token(TEST_SECRET, subscription.subscriber_id, weekly.id)
-
-    unsubscribe_one_click(session, TEST_SECRET, token, now=NOW, ip="192.0.2.9")
-    unsubscribe_one_click(session, TEST_SECRET, token, now=NOW, ip="192.0.2.9")
-
-    assert consent_actions(session) == ["subscribe", "unsubscribe"]
-    session.expire_all()
-    assert subscriber_lists(session, subscription.subscriber_id) == {
-        "weekly": SubscriptionStatus.UNSUBSCRIBED
-    }
