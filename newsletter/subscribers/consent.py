@@ -302,6 +302,7 @@ def record_event(
     now: dt.datetime,
     evidence: Evidence,
 ) -> None:
+    """Append one consent event (LAW-04): the only way this stage writes to the log."""
     session.add(
         ConsentEvent(
             subscriber_id=subscriber_id,
