@@ -7,7 +7,9 @@ naming the variable, and the CLI turns that into one line.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -53,8 +55,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "NEWSLETTER_BASE_URL",
         "https://news.example.org",
-        "Public `https://` address of the web app; unsubscribe and view-in-browser links "
-        "start with it.",
+        "Public `https://` address of the web app (`newsletter web`); unsubscribe, "
+        "confirmation and view-in-browser links start with it. `http://` only for "
+        "`127.0.0.1` or `localhost` (local use, the demo).",
     ),
     Variable(
         "NEWSLETTER_SECRET_KEY",
@@ -192,7 +195,56 @@ VARIABLES: tuple[Variable, ...] = (
         "0.003",
         "A campaign whose complaint rate passes this fraction is paused.",
     ),
+    Variable(
+        "NEWSLETTER_TRUSTED_PROXIES",
+        None,
+        "Comma-separated addresses or networks (e.g. `127.0.0.1,10.0.0.0/8`) of the TLS "
+        "proxies in front of `newsletter web`: only their `X-Forwarded-Proto`/`-For` are "
+        "believed. Unset: nobody's.",
+    ),
+    Variable(
+        "NEWSLETTER_SIGNUP_LIMIT_PER_IP",
+        "20/hour",
+        "Sign-ups accepted from one IP address, e.g. `5/minute;20/hour` (the `limits` "
+        "notation). Counted in Redis when a broker is set, else in each web process.",
+    ),
+    Variable(
+        "NEWSLETTER_SIGNUP_LIMIT_PER_ADDRESS",
+        "3/hour",
+        "Sign-ups accepted for one email address (so nobody can flood a stranger's inbox "
+        "with confirmation mails).",
+    ),
+    Variable(
+        "NEWSLETTER_SES_TOPIC_ARNS",
+        None,
+        "Comma-separated ARNs of our SNS topics; enables `POST /webhooks/ses` and accepts "
+        "only messages of these topics (anyone can create a validly signed topic).",
+    ),
+    Variable(
+        "NEWSLETTER_SENDGRID_WEBHOOK_KEY",
+        None,
+        "SendGrid's Signed Event Webhook verification key (base64 or PEM); enables "
+        "`POST /webhooks/sendgrid`.",
+    ),
+    Variable(
+        "NEWSLETTER_POSTMARK_WEBHOOK_AUTH",
+        None,
+        "`user:password` of the HTTP Basic credentials in the Postmark webhook URL; enables "
+        "`POST /webhooks/postmark`.",
+    ),
+    Variable(
+        "NEWSLETTER_MAILGUN_WEBHOOK_KEY",
+        None,
+        "Mailgun's webhook signing key; enables `POST /webhooks/mailgun`.",
+    ),
 )
+
+# Hosts for which an http:// base URL is accepted: links that only this machine can follow.
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_RATE_ITEM = r"\s*\d+\s*(?:/|per)\s*(?:\d+\s*)?(?:second|minute|hour|day|month|year)s?\s*"
+_RATE_LIMITS = re.compile(rf"{_RATE_ITEM}(?:[;,]{_RATE_ITEM})*")
+# A base URL goes into headers and HTML attributes: nothing that could end either.
+_URL_FORBIDDEN = re.compile(r"[\s\"'<>\\`]")
 
 
 def _default(name: str) -> str | None:
@@ -247,10 +299,22 @@ class Settings:
     soft_bounce_stale_days: int
     hard_bounce_pause_rate: float
     complaint_pause_rate: float
+    trusted_proxies: tuple[str, ...] = ()
+    signup_limit_per_ip: str = "20/hour"
+    signup_limit_per_address: str = "3/hour"
+    ses_topic_arns: tuple[str, ...] = ()
+    sendgrid_webhook_key: str | None = None
+    postmark_webhook_auth: str | None = None
+    mailgun_webhook_key: str | None = None
 
     @property
     def sending_domain(self) -> str:
         return self.from_address.domain
+
+    @property
+    def https(self) -> bool:
+        """Whether the public address is https (cookies are then ``Secure``)."""
+        return self.base_url.startswith("https://")
 
     @property
     def in_process(self) -> bool:
@@ -334,6 +398,17 @@ def load_settings(
         soft_bounce_stale_days=parsed("NEWSLETTER_SOFT_BOUNCE_STALE_DAYS", _positive_int),
         hard_bounce_pause_rate=parsed("NEWSLETTER_HARD_BOUNCE_PAUSE_RATE", _fraction),
         complaint_pause_rate=parsed("NEWSLETTER_COMPLAINT_PAUSE_RATE", _fraction),
+        trusted_proxies=parsed("NEWSLETTER_TRUSTED_PROXIES", _networks)
+        if raw("NEWSLETTER_TRUSTED_PROXIES")
+        else (),
+        signup_limit_per_ip=parsed("NEWSLETTER_SIGNUP_LIMIT_PER_IP", _rate_limits),
+        signup_limit_per_address=parsed("NEWSLETTER_SIGNUP_LIMIT_PER_ADDRESS", _rate_limits),
+        ses_topic_arns=_list(raw("NEWSLETTER_SES_TOPIC_ARNS")),
+        sendgrid_webhook_key=raw("NEWSLETTER_SENDGRID_WEBHOOK_KEY"),
+        postmark_webhook_auth=parsed("NEWSLETTER_POSTMARK_WEBHOOK_AUTH", _basic_credentials)
+        if raw("NEWSLETTER_POSTMARK_WEBHOOK_AUTH")
+        else None,
+        mailgun_webhook_key=raw("NEWSLETTER_MAILGUN_WEBHOOK_KEY"),
     )
 
 
@@ -360,7 +435,42 @@ def _base_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError("expected an absolute http(s):// URL")
+    if _URL_FORBIDDEN.search(value) or parts.query or parts.fragment:
+        raise ValueError("expected a plain URL without spaces, quotes, query or fragment")
+    if parts.scheme == "http" and not is_local_url(value):
+        raise ValueError("must be https:// (http:// only for 127.0.0.1 or localhost)")
     return value.rstrip("/")
+
+
+def is_local_url(url: str) -> bool:
+    """An http:// URL only this machine can open: accepted where https is otherwise required."""
+    parts = urlsplit(url)
+    return parts.scheme == "http" and (parts.hostname or "") in LOCAL_HOSTS
+
+
+def _networks(value: str) -> tuple[str, ...]:
+    networks = _list(value)
+    for network in networks:
+        ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
+    return networks
+
+
+def _list(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def _rate_limits(value: str) -> str:
+    # The ``limits`` package's notation, checked here without importing it (every process,
+    # workers included, reads the settings at start).
+    if not _RATE_LIMITS.fullmatch(value):
+        raise ValueError("expected limits like '5/minute;20/hour'")
+    return value
+
+
+def _basic_credentials(value: str) -> str:
+    if ":" not in value:
+        raise ValueError("expected user:password")
+    return value
 
 
 def parse_smtp_url(value: str) -> SmtpUrl:

@@ -6,7 +6,8 @@ The tree::
     ├── UserError                  the caller's mistake; the CLI prints one line and exits 2
     │   ├── NotFound               an id, name, address or file that does not exist
     │   ├── InvalidInput           a file or value that cannot be accepted (knows its line)
-    │   │   └── AlreadyExists      a name that is taken (also when a concurrent create won)
+    │   │   ├── AlreadyExists      a name that is taken (also when a concurrent create won)
+    │   │   └── LinkExpired        a genuine link that is used up or too old (web: 410)
     │   ├── InvalidTransition      a status change the lifecycle does not allow
     │   ├── ConfigError            a bad NEWSLETTER_* setting (a database that does not exist,
     │   │                          a read-only database file for a command that writes, ...)
@@ -65,6 +66,10 @@ class InvalidInput(UserError):
 class AlreadyExists(InvalidInput):
     """A name that is taken. Raised by the check before an insert, and by the unique index
     when a concurrent command created the same name between that check and the insert."""
+
+
+class LinkExpired(InvalidInput):
+    """A link we really issued that no longer works: expired, or already used (LAW-05)."""
 
 
 class InvalidTransition(UserError):

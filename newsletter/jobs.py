@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from newsletter.bounces.processing import BounceRejections, process_stored
 from newsletter.config import Settings, load_settings
 from newsletter.db import get_engine, session_factory, session_scope
-from newsletter.delivery import lanes, ledger
+from newsletter.delivery import lanes, ledger, outbox, transactional
 from newsletter.delivery import service as delivery_service
 from newsletter.delivery.context import CampaignMessage, SendContext
 from newsletter.delivery.dkim import DkimSigner
@@ -34,6 +34,7 @@ from newsletter.delivery.sender import BatchResult, StopReason, send_batch
 from newsletter.delivery.transports.smtp import SmtpTransport
 from newsletter.render import service as render_service
 from newsletter.subscribers import jobs as subscriber_jobs
+from newsletter.subscribers.models import LegalBasis
 
 TASK_PREFIX = "newsletter."
 logger = logging.getLogger(__name__)
@@ -89,12 +90,17 @@ def tick(settings: Settings | None = None) -> dict[str, Any]:
         released, possibly_sent = ledger.recover_expired_leases(session, now)
         if _statistics_due() and delivery_service.sending_campaign_ids(session):
             ledger.refresh_statistics(session)
+        # Read in this transaction: on SQLite each one takes the write lock.
+        due_mail = outbox.due_ids(session, now)
     kicked = kick(settings)
+    for message_id in due_mail:
+        submit(settings, "send_transactional", message_id=message_id)
     return {
         "started": started,
         "released": released,
         "possibly_sent": possibly_sent,
         "lanes": kicked,
+        "transactional": len(due_mail),
     }
 
 
@@ -103,6 +109,7 @@ def import_subscribers(
     list_name: str,
     upsert: bool = False,
     reactivate: bool = False,
+    legal_basis: str = LegalBasis.CONSENT.value,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Import a subscriber CSV into a list; commits per batch, so a re-run completes a crash."""
@@ -112,6 +119,7 @@ def import_subscribers(
         list_name,
         upsert,
         reactivate,
+        legal_basis=LegalBasis(legal_basis),
         progress=lambda rows: logger.info("import of %s: %d rows done", path, rows),
     )
 
@@ -119,6 +127,32 @@ def import_subscribers(
 def process_bounce(bounce_message_id: int, settings: Settings | None = None) -> dict[str, Any]:
     """Parse and apply one stored bounce message (processing it twice changes nothing)."""
     return process_stored(settings or load_settings(), bounce_message_id)
+
+
+def send_transactional(message_id: int, settings: Settings | None = None) -> dict[str, Any]:
+    """Send one queued transactional mail (a confirmation); a failure is retried by ``tick``."""
+    settings = settings or load_settings()
+    transport = SmtpTransport(settings.smtp, require_tls=settings.smtp_require_tls)
+    try:
+        return transactional.send_queued(
+            session_factory(settings),
+            settings,
+            transport,
+            message_id,
+            signer=_signer(settings.dkim_key_file, settings.dkim_selector, settings.dkim_domain),
+        ).as_document()
+    finally:
+        transport.close()
+
+
+def send_due_transactional(settings: Settings) -> int:
+    """Hand every due transactional mail to ``send_transactional`` (here, or on the workers),
+    as ``tick`` does; the web app runs it in embedded mode. Returns how many were handed over."""
+    with session_scope(settings) as session:
+        due = outbox.due_ids(session, utcnow())
+    for message_id in due:
+        submit(settings, "send_transactional", message_id=message_id)
+    return len(due)
 
 
 def purge_unconfirmed(settings: Settings | None = None) -> dict[str, Any]:
@@ -131,6 +165,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "import_subscribers": import_subscribers,
     "process_bounce": process_bounce,
     "purge_unconfirmed": purge_unconfirmed,
+    "send_transactional": send_transactional,
     "start_campaign": start_campaign,
     "send_lane": send_lane,
     "tick": tick,

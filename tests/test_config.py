@@ -41,6 +41,11 @@ def test_defaults_work_with_no_configuration(
         ("NEWSLETTER_SMTP_REQUIRE_TLS", "maybe", "true or false"),
         ("NEWSLETTER_FEEDBACK_ID_SENDER", "abc", "5-15"),
         ("NEWSLETTER_SECRET_KEY", "short", "at least 32"),
+        ("NEWSLETTER_BASE_URL", "http://news.example.org", "must be https"),
+        ("NEWSLETTER_BASE_URL", 'https://news.example.org/"x', "without spaces, quotes"),
+        ("NEWSLETTER_TRUSTED_PROXIES", "10.0.0.1,proxy.local", "does not appear to be"),
+        ("NEWSLETTER_SIGNUP_LIMIT_PER_IP", "lots", "lots"),
+        ("NEWSLETTER_POSTMARK_WEBHOOK_AUTH", "nocolon", "user:password"),
     ],
 )
 def test_a_bad_value_names_its_variable(
@@ -81,3 +86,30 @@ def test_smtp_urls_of_every_scheme_parse() -> None:
 def test_every_variable_is_documented_in_the_readme() -> None:
     documented = set(re.findall(r"`(NEWSLETTER_[A-Z_]+)`", README.read_text(encoding="utf-8")))
     assert {v.name for v in VARIABLES} <= documented
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000", "http://localhost:8000/", "https://news.example.org"]
+)
+def test_http_base_urls_are_accepted_only_for_this_machine(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings({"NEWSLETTER_BASE_URL": url})
+    assert settings.base_url == url.rstrip("/")
+    assert settings.https == url.startswith("https")
+
+
+def test_trusted_proxies_and_webhook_secrets_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(
+        {
+            "NEWSLETTER_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8",
+            "NEWSLETTER_SES_TOPIC_ARNS": "arn:aws:sns:eu-west-1:1:a,arn:aws:sns:eu-west-1:1:b",
+        }
+    )
+    assert settings.trusted_proxies == ("127.0.0.1", "10.0.0.0/8")
+    assert len(settings.ses_topic_arns) == 2
+    assert settings.mailgun_webhook_key is None

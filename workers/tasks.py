@@ -3,7 +3,8 @@
 ``acks_late``: a task is acknowledged when it ends, so a worker killed mid-task has it
 redelivered. Every task here is safe to run twice: rendering overwrites, starting a started
 campaign adds no rows, a batch only ever sends rows it claimed under its own lease, an
-import upserts, and a stored bounce is processed once whatever happens.
+import upserts, a stored bounce is processed once whatever happens, and a transactional mail
+is sent only by whoever claims its outbox row.
 """
 
 from __future__ import annotations
@@ -35,13 +36,20 @@ def tick() -> dict[str, Any]:
 
 
 @app.task(name=jobs.task_name("import_subscribers"), acks_late=True)
-def import_subscribers(path: str, list_name: str, upsert: bool, reactivate: bool) -> dict[str, Any]:
-    return jobs.import_subscribers(path, list_name, upsert, reactivate)
+def import_subscribers(
+    path: str, list_name: str, upsert: bool, reactivate: bool, legal_basis: str = "consent"
+) -> dict[str, Any]:
+    return jobs.import_subscribers(path, list_name, upsert, reactivate, legal_basis)
 
 
 @app.task(name=jobs.task_name("process_bounce"), acks_late=True)
 def process_bounce(bounce_message_id: int) -> dict[str, Any]:
     return jobs.process_bounce(bounce_message_id)
+
+
+@app.task(name=jobs.task_name("send_transactional"), acks_late=True)
+def send_transactional(message_id: int) -> dict[str, Any]:
+    return jobs.send_transactional(message_id)
 
 
 @app.task(name=jobs.task_name("purge_unconfirmed"))

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from newsletter.cli import articles, bounces, content, db, delivery, demo, issues, subscribers
+from newsletter.cli import articles, bounces, content, db, delivery, demo, issues, subscribers, web
 from newsletter.cli.context import cli
 from newsletter.errors import NewsletterError, UserError
 
@@ -23,7 +23,7 @@ EXIT_USER_ERROR = 2
 EXIT_FAILURE = 1
 DEBUG_FLAG = "--debug"
 
-for module in (content, articles, db, issues, subscribers, delivery, bounces, demo):
+for module in (content, articles, db, issues, subscribers, delivery, bounces, web, demo):
     module.register(cli)
 
 

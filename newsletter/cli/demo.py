@@ -3,11 +3,18 @@
 Import the desk's bulletin → assemble, render and check an issue → write previews → import a
 subscriber list → send through a local SMTP relay (messages land in ``outbox/``) → receive the
 bounces it returns → print the campaign and bounce report. No server needs to be running.
+
+On a terminal it then serves the web app on 127.0.0.1 until Ctrl-C, with the base URL of the
+messages pointing at it, so their unsubscribe and view-in-browser links work in a browser
+(and a sign-up's confirmation mail lands in ``outbox/`` too). Without a terminal (CI, tests)
+it ends after the report, as before.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +25,7 @@ from newsletter import jobs
 from newsletter.bounces.report import campaign_bounce_summary
 from newsletter.bounces.sources.receiver import BackgroundProcessor, running_receiver
 from newsletter.cli.context import settings
-from newsletter.cli.demo_relay import free_port, start_relay
+from newsletter.cli.demo_relay import DemoRelay, free_port, start_relay
 from newsletter.cli.issues import warn_if_over_budget
 from newsletter.config import PACKAGE_DIR, Settings, parse_smtp_url
 from newsletter.content.service import import_bulletin
@@ -28,12 +35,13 @@ from newsletter.issues.service import create_issue
 from newsletter.render import service as render_service
 from newsletter.subscribers import jobs as subscriber_jobs
 from newsletter.subscribers.models import MailingList, Subscriber, SubscriberStatus
-from newsletter.subscribers.service import create_list
+from newsletter.subscribers.service import create_list, list_slug
 
 SAMPLE_BULLETIN = PACKAGE_DIR / "samples" / "bulletin-2025-12-11.txt"
 SAMPLE_SUBSCRIBERS = PACKAGE_DIR / "samples" / "subscribers.csv"
 DEMO_LIST = "Central Asia Weekly"
 DEMO_POSTAL_ADDRESS = "Central Asia News Desk, 12 Abay Avenue, Almaty 050000, Kazakhstan"
+WEB_PORT = 8000
 
 
 def register(cli: click.Group) -> None:
@@ -52,11 +60,49 @@ def register(cli: click.Group) -> None:
 def demo(out_dir: Path) -> None:
     """Run the whole pipeline on the shipped samples, with a local SMTP relay."""
     config = demo_settings(settings())
+    web_port = _web_port() if _interactive() else None
+    if web_port is not None:
+        config = dataclasses.replace(config, base_url=f"http://127.0.0.1:{web_port}")
     upgrade(config.database_url)
     step("database ready", config.database_url)
     issue_id = assemble(config, out_dir)
     subscribe(config)
-    send(config, issue_id, out_dir / "outbox")
+    outbox = out_dir / "outbox"
+    relay, controller, relay_port = start_relay(outbox)
+    config = dataclasses.replace(config, smtp=parse_smtp_url(f"smtp://127.0.0.1:{relay_port}"))
+    try:
+        step("local SMTP relay", f"127.0.0.1:{relay_port} → {outbox.resolve()}/")
+        send(config, issue_id, relay)
+        if web_port is not None:
+            serve_web(config, web_port, outbox)
+    finally:
+        controller.stop()
+
+
+def serve_web(config: Settings, port: int, outbox: Path) -> None:
+    """Serve the web app for the links in the outbox until Ctrl-C (its mail goes there too)."""
+    from newsletter.cli.web import serve
+    from newsletter.web.app import create_app
+
+    step("web app", f"{config.base_url} (Ctrl-C to stop)")
+    step("", f"archive:   {config.base_url}/archive")
+    step("", f"subscribe: {config.base_url}/subscribe/{list_slug(DEMO_LIST)}")
+    step("", f"the unsubscribe and view links of {outbox.resolve()}/*.eml work now")
+    serve(create_app(config), host="127.0.0.1", port=port)
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _web_port() -> int:
+    """8000 when it is free (a URL people remember), any free port otherwise."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", WEB_PORT))
+        except OSError:
+            return free_port()
+    return WEB_PORT
 
 
 def assemble(config: Settings, out_dir: Path) -> int:
@@ -104,15 +150,12 @@ def subscribe(config: Settings) -> None:
         step("", f"line {error['line']}: {error['error']}")
 
 
-def send(config: Settings, issue_id: int, outbox: Path) -> None:
-    relay, controller, relay_port = start_relay(outbox)
+def send(config: Settings, issue_id: int, relay: DemoRelay) -> None:
     receiver_port = free_port()
-    config = dataclasses.replace(config, smtp=parse_smtp_url(f"smtp://127.0.0.1:{relay_port}"))
     processor = BackgroundProcessor(config)
     processor.start()
     try:
         with running_receiver(config, processor, port=receiver_port):
-            step("local SMTP relay", f"127.0.0.1:{relay_port} → {outbox.resolve()}/")
             step("bounce receiver", f"127.0.0.1:{receiver_port} (VERP {config.bounce_address})")
             with session_scope(config) as session:
                 campaign = delivery_service.create_campaign(
@@ -132,7 +175,6 @@ def send(config: Settings, issue_id: int, outbox: Path) -> None:
             )
     finally:
         processor.join()
-        controller.stop()
     report(config, campaign_id)
 
 

@@ -15,10 +15,11 @@ from newsletter import jobs as newsletter_jobs
 from newsletter.bounces.service import forget_subscriber
 from newsletter.cli.context import database, emit, json_option, reading, settings, transaction
 from newsletter.db import utcnow
+from newsletter.delivery import outbox
 from newsletter.errors import file_error
 from newsletter.subscribers import jobs
 from newsletter.subscribers.consent import unsubscribe
-from newsletter.subscribers.models import ConsentSource
+from newsletter.subscribers.models import ConsentSource, LegalBasis
 from newsletter.subscribers.segments import count_segment, create_segment, get_segment
 from newsletter.subscribers.service import (
     create_list,
@@ -96,6 +97,13 @@ def subscribers_group() -> None:
     is_flag=True,
     help="Refuse addresses whose domain has no mail server (DNS).",
 )
+@click.option(
+    "--legal-basis",
+    type=click.Choice([basis.value for basis in LegalBasis]),
+    default=LegalBasis.CONSENT.value,
+    show_default=True,
+    help="Why these people may be mailed (GDPR Art. 6), recorded with every subscription.",
+)
 @json_option
 def subscribers_import(
     file: Path,
@@ -103,6 +111,7 @@ def subscribers_import(
     upsert: bool,
     reactivate_suppressed: bool,
     check_deliverability: bool,
+    legal_basis: str,
     as_json: bool,
 ) -> None:
     """Import a CSV file (an 'email' column; optional 'name' and attribute columns).
@@ -120,6 +129,7 @@ def subscribers_import(
             list_name=list_name,
             upsert=upsert,
             reactivate=reactivate_suppressed,
+            legal_basis=legal_basis,
         )
         emit(
             {"queued": True, "file": str(file.resolve()), "list": list_name},
@@ -134,6 +144,7 @@ def subscribers_import(
             list_name,
             upsert,
             reactivate_suppressed,
+            legal_basis=LegalBasis(legal_basis),
             check_deliverability=check_deliverability,
             progress=progress,
         )
@@ -271,8 +282,10 @@ def subscriber_delete(email: str, as_json: bool) -> None:
     with transaction() as session:
         subscriber = find_subscriber(session, email)
         address = subscriber.email
-        # Bounces name the address too; they are a later stage's records, so erased from here.
+        # Bounces and queued mail name the address too; they are later stages' records, so
+        # erased from here.
         forget_subscriber(session, subscriber.id, address)
+        outbox.forget_subscriber(session, subscriber.id)
         erase_subscriber(session, settings().secret_key, address)
     emit({"erased": True}, as_json, lambda d: click.echo(f"erased {address}"))
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
+from newsletter.config import is_local_url
 from newsletter.issues.modes import IssueMode
 from newsletter.render.email import SIZE_BUDGET_BYTES
 
@@ -92,11 +93,19 @@ def _tiny(size: str | None) -> bool:
 
 
 def insecure_links(html: str) -> list[str]:
-    """Every href/src in ``html`` that is not an absolute https URL, in document order."""
+    """Every href/src in ``html`` that is not an absolute https URL, in document order.
+
+    An http:// link to this machine (a local base URL, see ``config.is_local_url``) passes:
+    nobody else can follow it, and the demo sends with one.
+    """
     collector = _LinkCollector()
     collector.feed(html)
     collector.close()
-    return [link for link in collector.links if not _is_absolute_https(link)]
+    return [
+        link
+        for link in collector.links
+        if not (_is_absolute_https(link) or is_local_url(link.strip()))
+    ]
 
 
 def _is_absolute_https(link: str) -> bool:

@@ -19,4 +19,8 @@ class IssueRendering(Base):
     html: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
     html_bytes: Mapped[int]
+    # The web version (full mode, no markers), rendered with the email so that a public page
+    # view reads a row instead of running Jinja, MJML and the inliner. None: rendered before
+    # web versions were stored; ``service.web_version`` renders it then.
+    web_html: Mapped[str | None] = mapped_column(Text)
     rendered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

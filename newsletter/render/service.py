@@ -32,13 +32,15 @@ class RenderReport:
 def render_issue(session: Session, settings: Settings, issue_id: int) -> IssueRendering:
     """Render the issue (Jinja2 → MJML → inlined HTML, and text) and store the result."""
     issue = get_issue(session, issue_id)
-    rendered = render_email(issue_view(issue, settings), sender(settings), settings.template_dir)
+    view, who = issue_view(issue, settings), sender(settings)
+    rendered = render_email(view, who, settings.template_dir)
     rendering = session.get(IssueRendering, issue.id) or IssueRendering(issue_id=issue.id)
     rendering.html, rendering.text, rendering.html_bytes = (
         rendered.html,
         rendered.text,
         rendered.html_bytes,
     )
+    rendering.web_html = render_web(view, who, settings.template_dir)
     session.add(rendering)
     issue.transition(IssueStatus.RENDERED)
     session.flush()
@@ -103,8 +105,15 @@ def _excerpt_bytes(view: IssueView, settings: Settings) -> int:
 
 
 def web_version(session: Session, settings: Settings, issue_id: int) -> str:
-    """The issue's web version: full mode, no personal data (``{base_url}/issues/{id}``)."""
+    """The issue's web version: full mode, no personal data (``{base_url}/issues/{id}``).
+
+    The one stored with the rendering while it is current; for a draft (or a rendering made
+    before web versions were stored) it is rendered now, and not stored: a getter writes nothing.
+    """
     issue = get_issue(session, issue_id)
+    rendering = session.get(IssueRendering, issue.id)
+    if rendering is not None and rendering.web_html and issue.status != IssueStatus.DRAFT:
+        return rendering.web_html
     return render_web(issue_view(issue, settings), sender(settings), settings.template_dir)
 
 

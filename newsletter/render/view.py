@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from babel.dates import format_date as babel_format_date
 
+from newsletter.config import is_local_url
 from newsletter.content.bulletin import Bulletin, Rate
 from newsletter.content.images import check_image_url
 from newsletter.content.language import LANG_TAG
@@ -206,7 +207,10 @@ class Sender:
     base_url: str  # the publication's site, https
 
     def __post_init__(self) -> None:
-        _require_https(self.base_url, "sender base_url")
+        # A base URL on this machine (the demo, local use) is the one http:// link allowed:
+        # only its own reader can follow it.
+        if not is_local_url(self.base_url):
+            _require_https(self.base_url, "sender base_url")
 
 
 @functools.lru_cache(maxsize=256)

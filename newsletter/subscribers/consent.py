@@ -10,18 +10,20 @@ The caller commits; an unsubscribe takes effect at that commit, and the delivery
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from newsletter.errors import InvalidInput, NotFound
+from newsletter.errors import InvalidInput, LinkExpired, NotFound
 from newsletter.subscribers.address import check_name, erasure_hash, normalise_email
 from newsletter.subscribers.importer import ERASED_ERROR
 from newsletter.subscribers.models import (
     ConsentAction,
     ConsentEvent,
     ConsentSource,
+    LegalBasis,
     MailingList,
     Subscriber,
     SubscriberStatus,
@@ -30,6 +32,25 @@ from newsletter.subscribers.models import (
     Suppression,
 )
 from newsletter.subscribers.tokens import read_confirm_token, read_unsubscribe_token
+
+USER_AGENT_MAX_CHARS = 512  # a browser's is ~150; anything longer is noise, not evidence
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Where and how a consent was given, recorded with it (LAW-04); all optional."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    form_url: str | None = None  # the page of the form, never with a token in it
+    consent_text_version: str | None = None  # a ``ConsentText.version``
+
+
+@dataclass(frozen=True, slots=True)
+class PendingConfirmation:
+    subscriber_id: int
+    list_id: int
+    list_name: str
 
 
 def subscribe(
@@ -43,14 +64,20 @@ def subscribe(
     now: dt.datetime,
     ip: str | None = None,
     user_agent: str | None = None,
+    evidence: Evidence | None = None,
+    initial: SubscriptionStatus | None = None,
+    legal_basis: LegalBasis = LegalBasis.CONSENT,
 ) -> Subscription:
     """Subscribe one address (a form, the API, an administrator).
 
     On a double opt-in list the subscription is ``unconfirmed`` until ``confirm``; the caller
-    then mails a ``tokens.confirm_token``. A suppressed subscriber is not re-activated here
-    (a bounced address stays bounced), but an explicit new subscribe to a list they had left
-    is their own new consent and re-subscribes them to it.
+    then mails a ``tokens.confirm_token``. ``initial`` overrides the list's rule (a sign-up
+    that must be confirmed on a single opt-in list, see ``optin``). A suppressed subscriber is
+    not re-activated here (a bounced address stays bounced), but an explicit new subscribe to
+    a list they had left is their own new consent and re-subscribes them to it.
     """
+    if evidence is None:
+        evidence = Evidence(ip=ip, user_agent=user_agent)
     mailing_list = session.get(MailingList, list_id)
     if mailing_list is None:
         raise NotFound(f"no list with id {list_id}")
@@ -63,11 +90,12 @@ def subscribe(
         subscriber = Subscriber(email=address, name=check_name(name), attributes={})
         session.add(subscriber)
         session.flush()
-    initial = (
-        SubscriptionStatus.UNCONFIRMED
-        if mailing_list.double_opt_in
-        else SubscriptionStatus.CONFIRMED
-    )
+    if initial is None:
+        initial = (
+            SubscriptionStatus.UNCONFIRMED
+            if mailing_list.double_opt_in
+            else SubscriptionStatus.CONFIRMED
+        )
     subscription = session.get(Subscription, (subscriber.id, list_id))
     if subscription is None:
         subscription = Subscription(
@@ -78,16 +106,40 @@ def subscribe(
             updated_at=now,
             consent_source=source,
             consented_at=now,
-            consent_ip=ip,
+            consent_ip=evidence.ip,
+            legal_basis=legal_basis,
         )
         session.add(subscription)
     elif subscription.status is SubscriptionStatus.UNSUBSCRIBED:
         subscription.transition(initial, now)
     else:
         return subscription  # already subscribed: nothing to record
-    _record(session, subscriber.id, list_id, ConsentAction.SUBSCRIBE, source, now, ip, user_agent)
+    record_event(session, subscriber.id, list_id, ConsentAction.SUBSCRIBE, source, now, evidence)
     session.flush()
     return subscription
+
+
+def pending_confirmation(
+    session: Session, secret: str, token: str, *, now: dt.datetime
+) -> PendingConfirmation:
+    """What a confirmation link would confirm, changing nothing (the page before the button).
+
+    ``InvalidInput`` for a forged token; ``LinkExpired`` for one that is too old or used up:
+    a link is good only while the subscription is unconfirmed and has not changed since it
+    was issued.
+    """
+    claim = read_confirm_token(secret, token, now)
+    subscription = session.get(Subscription, (claim.subscriber_id, claim.list_id))
+    mailing_list = session.get(MailingList, claim.list_id)
+    # updated_at has microseconds, the token whole seconds: compare at second precision.
+    if (
+        subscription is None
+        or mailing_list is None
+        or subscription.status is not SubscriptionStatus.UNCONFIRMED
+        or subscription.updated_at.replace(microsecond=0) > claim.issued_at
+    ):
+        raise LinkExpired("the confirmation link has been used already or is no longer valid")
+    return PendingConfirmation(claim.subscriber_id, claim.list_id, mailing_list.name)
 
 
 def confirm(
@@ -101,28 +153,25 @@ def confirm(
 ) -> Subscription:
     """Confirm a double opt-in subscription with the token from the confirmation mail.
 
-    ``InvalidInput`` for a forged or expired token, and for a token already used: one is good
-    only while the subscription is unconfirmed and has not changed since it was issued.
+    Raises like ``pending_confirmation``. Someone who had left every list and now confirms a
+    new sign-up is active again: the confirmed link is their own new consent (LAW-05).
     """
-    claim = read_confirm_token(secret, token, now)
-    subscription = session.get(Subscription, (claim.subscriber_id, claim.list_id))
-    # updated_at has microseconds, the token whole seconds: compare at second precision.
-    if (
-        subscription is None
-        or subscription.status is not SubscriptionStatus.UNCONFIRMED
-        or subscription.updated_at.replace(microsecond=0) > claim.issued_at
-    ):
-        raise InvalidInput("the confirmation link has been used already or is no longer valid")
+    pending = pending_confirmation(session, secret, token, now=now)
+    subscription = session.get(Subscription, (pending.subscriber_id, pending.list_id))
+    subscriber = session.get(Subscriber, pending.subscriber_id)
+    assert subscription is not None
+    assert subscriber is not None
     subscription.transition(SubscriptionStatus.CONFIRMED, now)
-    _record(
+    if subscriber.status is SubscriberStatus.UNSUBSCRIBED:
+        subscriber.transition(SubscriberStatus.ACTIVE)
+    record_event(
         session,
-        claim.subscriber_id,
-        claim.list_id,
+        pending.subscriber_id,
+        pending.list_id,
         ConsentAction.CONFIRM,
         ConsentSource.FORM,
         now,
-        ip,
-        user_agent,
+        Evidence(ip=ip, user_agent=user_agent),
     )
     session.flush()
     return subscription
@@ -162,8 +211,14 @@ def unsubscribe(
         subscriber.transition(SubscriberStatus.UNSUBSCRIBED)
         changed = True
     if changed:
-        _record(
-            session, subscriber_id, list_id, ConsentAction.UNSUBSCRIBE, source, now, ip, user_agent
+        record_event(
+            session,
+            subscriber_id,
+            list_id,
+            ConsentAction.UNSUBSCRIBE,
+            source,
+            now,
+            Evidence(ip=ip, user_agent=user_agent),
         )
         session.flush()
     return changed
@@ -238,24 +293,26 @@ def purge_unconfirmed(session: Session, *, older_than: dt.timedelta, now: dt.dat
     return int(deleted)
 
 
-def _record(
+def record_event(
     session: Session,
     subscriber_id: int,
     list_id: int | None,
     action: ConsentAction,
     source: ConsentSource,
     now: dt.datetime,
-    ip: str | None,
-    user_agent: str | None,
+    evidence: Evidence,
 ) -> None:
+    """Append one consent event (LAW-04): the only way this stage writes to the log."""
     session.add(
         ConsentEvent(
             subscriber_id=subscriber_id,
             list_id=list_id,
             action=action,
             source=source,
-            ip=ip,
-            user_agent=user_agent,
+            ip=evidence.ip,
+            user_agent=(evidence.user_agent or "")[:USER_AGENT_MAX_CHARS] or None,
             at=now,
+            form_url=evidence.form_url,
+            consent_text_version=evidence.consent_text_version,
         )
     )

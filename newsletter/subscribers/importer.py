@@ -48,6 +48,7 @@ from newsletter.subscribers.models import (
     ConsentAction,
     ConsentEvent,
     ConsentSource,
+    LegalBasis,
     MailingList,
     Subscriber,
     SubscriberImport,
@@ -125,9 +126,10 @@ WITH new AS (
     WHERE NOT is_new AND subscription_status IS NULL AND consent
 ), subscribed AS (
     INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at,
-                               consent_source, consented_at, import_id)
+                               consent_source, consented_at, import_id, legal_basis)
     SELECT id, :list_id, subscription_status, :now, :now,
-           CASE WHEN consent THEN :source END, CASE WHEN consent THEN :now END, :import_id
+           CASE WHEN consent THEN :source END, CASE WHEN consent THEN :now END, :import_id,
+           CASE WHEN consent THEN :legal_basis END
     FROM targets
     ON CONFLICT (subscriber_id, list_id) DO NOTHING
 )
@@ -214,6 +216,7 @@ def run_import(
     mode: ImportMode = ImportMode.ADD,
     reactivate_suppressed: bool = False,
     source: ConsentSource = ConsentSource.IMPORT,
+    legal_basis: LegalBasis = LegalBasis.CONSENT,
     check_deliverability: bool = False,
     batch_rows: int = BATCH_ROWS,
     progress: Callable[[int], None] | None = None,
@@ -232,7 +235,8 @@ def run_import(
     writer thread on PostgreSQL, never two calls at once).
 
     The run is recorded as a ``SubscriberImport`` (file name, SHA-256 of its bytes, list,
-    source, time) once the header has been read; the subscriptions it creates point at it.
+    source, the ``legal_basis`` the import states for its rows, time) once the header has been
+    read; the subscriptions it creates point at it and carry that legal basis.
 
     On PostgreSQL a reader thread parses, validates and deduplicates the batches while the
     database writes (psycopg releases the GIL while it waits), at most ``_READ_AHEAD`` batches
@@ -262,6 +266,7 @@ def run_import(
         mode=mode,
         reactivate_suppressed=reactivate_suppressed,
         source=source,
+        legal_basis=legal_basis,
         pepper=pepper,
         file_name=path.name,
         sha256=sha256,
@@ -308,6 +313,7 @@ class _Writer:
         mode: ImportMode,
         reactivate_suppressed: bool,
         source: ConsentSource,
+        legal_basis: LegalBasis,
         pepper: str,
         file_name: str,
         sha256: str,
@@ -318,6 +324,7 @@ class _Writer:
         self._mode = mode
         self._reactivate_suppressed = reactivate_suppressed
         self._source = source
+        self._legal_basis = legal_basis
         self._pepper = pepper
         self._file_name = file_name
         self._sha256 = sha256
@@ -370,6 +377,7 @@ class _Writer:
                         file_name=self._file_name,
                         sha256=self._sha256,
                         source=self._source,
+                        legal_basis=self._legal_basis,
                     )
             return self._import_id
 
@@ -381,6 +389,7 @@ def start_import(
     file_name: str,
     sha256: str | None,
     source: ConsentSource,
+    legal_basis: LegalBasis = LegalBasis.CONSENT,
     now: dt.datetime | None = None,
 ) -> int:
     """Record one import run (the consent proof its subscriptions point at); its id."""
@@ -389,6 +398,7 @@ def start_import(
         file_name=file_name,
         sha256=sha256,
         source=source,
+        legal_basis=legal_basis,
         started_at=now or utcnow(),
     )
     session.add(record)
@@ -931,6 +941,11 @@ def _write_staged(
     insert from it; return the number of subscribers created."""
     if not staged:
         return 0
+    # The run states the legal basis of every row (--legal-basis): one lookup per batch.
+    legal_basis = session.scalar(
+        sa.select(SubscriberImport.legal_basis).where(SubscriberImport.id == import_id)
+    )
+    basis = None if legal_basis is None else legal_basis.value
     connection = session.connection()
     dialect = connection.dialect.name
     if dialect not in _STAGE_DDL:
@@ -959,6 +974,7 @@ def _write_staged(
                 "action": ConsentAction.SUBSCRIBE.value,
                 "source": source.value,
                 "import_id": import_id,
+                "legal_basis": basis,
             },
         ).scalar_one()
         return int(created)
@@ -968,7 +984,7 @@ def _write_staged(
     connection.exec_driver_sql(
         "INSERT INTO subscriber_import_stage VALUES (?, ?, ?, ?, ?, ?, ?, ?)", list(staged)
     )
-    return _write_staged_sqlite(connection, list_id, source, now, import_id)
+    return _write_staged_sqlite(connection, list_id, source, now, import_id, basis)
 
 
 def _write_staged_sqlite(
@@ -977,6 +993,7 @@ def _write_staged_sqlite(
     source: ConsentSource,
     now: dt.datetime,
     import_id: int,
+    legal_basis: str | None,
 ) -> int:
     """The inserts one by one; joining on email is an index lookup per staged row here."""
     at = sa.literal(now, UtcDateTime())
@@ -1018,6 +1035,7 @@ def _write_staged_sqlite(
                 "consent_source",
                 "consented_at",
                 "import_id",
+                "legal_basis",
             ],
             sa.select(
                 Subscriber.id,
@@ -1028,6 +1046,7 @@ def _write_staged_sqlite(
                 consented,
                 sa.case((_stage.c.consent, at)),
                 sa.literal(import_id),
+                sa.case((_stage.c.consent, sa.literal(legal_basis))),
             )
             .select_from(joined)
             .where(_stage.c.subscription_status.is_not(None)),

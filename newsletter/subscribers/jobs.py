@@ -11,7 +11,7 @@ from newsletter.config import Settings
 from newsletter.db import session_factory, session_scope, utcnow
 from newsletter.subscribers.consent import purge_unconfirmed
 from newsletter.subscribers.importer import ImportMode, run_import
-from newsletter.subscribers.models import ConsentSource
+from newsletter.subscribers.models import ConsentSource, LegalBasis
 from newsletter.subscribers.service import get_list
 
 
@@ -22,6 +22,7 @@ def import_file(
     upsert: bool = False,
     reactivate: bool = False,
     *,
+    legal_basis: LegalBasis = LegalBasis.CONSENT,
     check_deliverability: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
@@ -40,6 +41,7 @@ def import_file(
         mode=ImportMode.UPSERT if upsert else ImportMode.ADD,
         reactivate_suppressed=reactivate,
         source=ConsentSource.IMPORT,
+        legal_basis=legal_basis,
         check_deliverability=check_deliverability,
         progress=progress,
     )

@@ -86,6 +86,15 @@ class ConsentSource(enum.StrEnum):
     EMAIL = "email"  # List-Unsubscribe one-click or mailto
 
 
+class LegalBasis(enum.StrEnum):
+    """Why we may mail a subscriber (GDPR Art. 6(1), LAW-07), stated per subscription."""
+
+    CONSENT = "consent"  # (a): a sign-up form of ours, or consent an import vouches for
+    CONTRACT = "contract"  # (b): the bulletin is part of what the reader signed up to pay for
+    # (f) with the ePrivacy Art. 13(2) "soft opt-in": existing customers, opt-out in every mail
+    LEGITIMATE_INTEREST = "legitimate_interest"
+
+
 class SuppressionReason(enum.StrEnum):
     ERASED = "erased"  # GDPR Art. 17: only the peppered hash of the address remains
 
@@ -144,6 +153,9 @@ class Subscription(Base):
     # No foreign key: an import run is never deleted, and the check would cost every row of
     # an import its own lookup (see docs/import-notes.md).
     import_id: Mapped[int | None]
+    # Written with the row like the consent above: `consent` for our forms, what the import
+    # stated (--legal-basis) for an import; None only for rows older than this column.
+    legal_basis: Mapped[LegalBasis | None]
 
     def transition(self, new: SubscriptionStatus, now: dt.datetime) -> None:
         if new not in SUBSCRIPTION_TRANSITIONS[self.status]:
@@ -171,6 +183,23 @@ class ConsentEvent(Base):
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(Text)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # A sign-up on a form (LAW-04): the page it was given on and the version of the sentence
+    # the person agreed to (the text itself is kept in ``consent_texts``).
+    form_url: Mapped[str | None] = mapped_column(Text)
+    consent_text_version: Mapped[str | None] = mapped_column(
+        ForeignKey("consent_texts.version"), default=None
+    )
+
+
+class ConsentText(Base):
+    """Every consent sentence a form has shown, by version (a hash of the text): the evidence of
+    what a subscriber agreed to, kept even after the form's wording changes. Append-only."""
+
+    __tablename__ = "consent_texts"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    first_used_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class SubscriberImport(Base):
@@ -184,6 +213,7 @@ class SubscriberImport(Base):
     file_name: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str | None] = mapped_column(String(64))  # of the file's bytes; None: no file
     source: Mapped[ConsentSource]
+    legal_basis: Mapped[LegalBasis | None]  # what the import stated for all its rows
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -6,6 +6,7 @@ Every function takes the caller's ``Session`` first and never commits.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from newsletter.subscribers.address import (
 from newsletter.subscribers.csvfile import export_header, export_row
 from newsletter.subscribers.models import (
     ConsentEvent,
+    ConsentText,
     MailingList,
     Subscriber,
     SubscriberImport,
@@ -91,6 +93,28 @@ def add_named(session: Session, row: object, taken: str) -> None:
             session.add(row)
     except IntegrityError as exc:
         raise AlreadyExists(taken) from exc
+
+
+def list_slug(name: str) -> str:
+    """A list's name as a URL and List-Id label: "Weekly Digest" → "weekly-digest"."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug or "list"
+
+
+def find_list(session: Session, name_or_slug: str) -> MailingList:
+    """The list named ``name_or_slug`` exactly, else the one list with that slug; ``NotFound``.
+
+    Two lists whose names share a slug ("A B", "a-b") are reachable by slug as neither: a
+    sign-up must never land on a list the visitor did not mean.
+    """
+    exact = session.scalar(sa.select(MailingList).where(MailingList.name == name_or_slug))
+    if exact is not None:
+        return exact
+    wanted = name_or_slug.strip().lower()
+    matches = [m for m in session.scalars(sa.select(MailingList)) if list_slug(m.name) == wanted]
+    if len(matches) != 1:
+        raise NotFound(f"no list {name_or_slug!r}")
+    return matches[0]
 
 
 def get_list(session: Session, name: str) -> MailingList:
@@ -203,11 +227,22 @@ def subscriber_data(session: Session, email: str) -> dict[str, Any]:
         if import_ids
         else {}
     )
-    events = session.scalars(
-        sa.select(ConsentEvent)
-        .where(ConsentEvent.subscriber_id == subscriber.id)
-        .order_by(ConsentEvent.at, ConsentEvent.id)
+    events = list(
+        session.scalars(
+            sa.select(ConsentEvent)
+            .where(ConsentEvent.subscriber_id == subscriber.id)
+            .order_by(ConsentEvent.at, ConsentEvent.id)
+        )
     )
+    versions = {e.consent_text_version for e in events if e.consent_text_version}
+    texts = {
+        version: text
+        for version, text in session.execute(
+            sa.select(ConsentText.version, ConsentText.text).where(
+                ConsentText.version.in_(versions)
+            )
+        )
+    }
     return {
         "email": subscriber.email,
         "name": subscriber.name,
@@ -233,6 +268,10 @@ def subscriber_data(session: Session, email: str) -> dict[str, Any]:
                 "ip": e.ip,
                 "user_agent": e.user_agent,
                 "at": _iso(e.at),
+                "form_url": e.form_url,
+                "consent_text": None
+                if e.consent_text_version is None
+                else {"version": e.consent_text_version, "text": texts.get(e.consent_text_version)},
             }
             for e in events
         ],
@@ -274,12 +313,14 @@ def _consent(
         "source": subscription.consent_source.value,
         "at": _iso(subscription.consented_at),
         "ip": subscription.consent_ip,
+        "legal_basis": None if subscription.legal_basis is None else subscription.legal_basis.value,
         "import": None
         if run is None
         else {
             "file_name": run.file_name,
             "sha256": run.sha256,
             "source": run.source.value,
+            "legal_basis": None if run.legal_basis is None else run.legal_basis.value,
             "started_at": _iso(run.started_at),
         },
     }

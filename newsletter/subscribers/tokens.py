@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from newsletter.config import Settings
-from newsletter.errors import InvalidInput
+from newsletter.errors import InvalidInput, LinkExpired
 
 CONFIRM_TOKEN_SECONDS = 48 * 3600
 CLOCK_SKEW_SECONDS = 300  # a token "issued" this far in the future is still accepted
@@ -70,7 +70,7 @@ def read_confirm_token(
     subscriber_id, list_id, issued = _verify(secret, old_secrets, CONFIRM, token, 3)
     age = now.timestamp() - issued
     if age > CONFIRM_TOKEN_SECONDS or age < -CLOCK_SKEW_SECONDS:
-        raise InvalidInput("the confirmation link has expired; subscribe again for a new one")
+        raise LinkExpired("the confirmation link has expired; subscribe again for a new one")
     return ConfirmClaim(subscriber_id, list_id, dt.datetime.fromtimestamp(issued, dt.UTC))
 
 

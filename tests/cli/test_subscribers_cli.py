@@ -187,3 +187,74 @@ def test_an_export_is_safe_in_a_spreadsheet_and_imports_back(run_cli, tmp_path: 
     assert json.loads(run_cli("subscriber", "export", "--", "-bob@example.com").stdout)["name"] == (
         "+cmd|' /C calc'!A0"
     )
+
+
+def test_an_import_states_the_legal_basis_of_its_rows(run_cli, people: Path) -> None:  # type: ignore[no-untyped-def]
+    run_cli("list", "create", "customers")
+    run_cli("list", "create", "weekly")
+    run_cli("subscribers", "import", str(people), "--list", "weekly")
+
+    imported = run_cli(
+        "subscribers",
+        "import",
+        str(people),
+        "--list",
+        "customers",
+        "--legal-basis",
+        "legitimate_interest",
+    )
+    refused = run_cli(
+        "subscribers", "import", str(people), "--list", "weekly", "--legal-basis", "whim"
+    )
+
+    assert imported.exit_code == 0
+    assert refused.exit_code == 2
+    data = json.loads(run_cli("subscriber", "export", "bob@example.com").stdout)
+    bases = {s["list"]: s["consent"]["legal_basis"] for s in data["subscriptions"]}
+    assert bases == {"customers": "legitimate_interest", "weekly": "consent"}
+    runs = {s["list"]: s["consent"]["import"]["legal_basis"] for s in data["subscriptions"]}
+    assert runs == bases
+
+
+def test_delete_removes_the_consent_record_and_queued_mail(  # type: ignore[no-untyped-def]
+    run_cli, committed_settings
+) -> None:
+    from sqlalchemy import func, select
+
+    from newsletter.db import session_scope, utcnow
+    from newsletter.delivery import transactional
+    from newsletter.delivery.outbox import OutboxMessage
+    from newsletter.subscribers.consent import Evidence
+    from newsletter.subscribers.models import ConsentEvent, MailingList
+    from newsletter.subscribers.signup import sign_up
+
+    run_cli("list", "create", "alerts", "--double-opt-in")
+    with session_scope(committed_settings) as session:
+        alerts = session.scalars(select(MailingList)).one()
+        result = sign_up(
+            session,
+            committed_settings.secret_key,
+            alerts,
+            "eve@example.org",
+            evidence=Evidence(
+                ip="192.0.2.4", user_agent="UA", form_url="https://x/subscribe/alerts"
+            ),
+            now=utcnow(),
+        )
+        assert result.subscriber_id is not None
+        transactional.queue_confirmation(session, result.subscriber_id, alerts.id, utcnow())
+    events = json.loads(run_cli("subscriber", "export", "eve@example.org").stdout)["consent_events"]
+    assert events[0]["form_url"] == "https://x/subscribe/alerts"
+    assert events[0]["consent_text"]["text"].startswith("I want to receive {list}")
+
+    # Unsubscribing keeps the evidence; erasure removes it.
+    run_cli("subscriber", "unsubscribe", "eve@example.org")
+    assert (
+        len(json.loads(run_cli("subscriber", "export", "eve@example.org").stdout)["consent_events"])
+        == 2
+    )
+    assert run_cli("subscriber", "delete", "eve@example.org").exit_code == 0
+
+    with session_scope(committed_settings) as session:
+        assert session.scalar(select(func.count()).select_from(ConsentEvent)) == 0
+        assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0

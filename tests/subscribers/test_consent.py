@@ -252,3 +252,29 @@ def test_stale_unconfirmed_subscriptions_are_purged_with_their_subscribers(
         )
         == 0
     )
+
+
+def test_confirming_a_new_sign_up_makes_someone_who_left_everything_active_again(
+    session: Session, weekly: MailingList, confirmed_only: MailingList
+) -> None:
+    first = subscribe(
+        session, TEST_SECRET, weekly.id, "ann@example.com", source=ConsentSource.FORM, now=NOW
+    )
+    unsubscribe(session, first.subscriber_id, source=ConsentSource.EMAIL, now=NOW)
+    again = subscribe(
+        session,
+        TEST_SECRET,
+        confirmed_only.id,
+        "ann@example.com",
+        source=ConsentSource.FORM,
+        now=NOW,
+    )
+    token = confirm_token(TEST_SECRET, again.subscriber_id, confirmed_only.id, NOW)
+
+    confirm(session, TEST_SECRET, token, now=NOW + dt.timedelta(minutes=5))
+
+    subscriber = session.get(Subscriber, again.subscriber_id)
+    assert subscriber is not None
+    assert subscriber.status is SubscriberStatus.ACTIVE
+    assert list(session.scalars(mailable_subscribers([confirmed_only.id]))) == [subscriber.id]
+    assert list(session.scalars(mailable_subscribers([weekly.id]))) == []  # still left

@@ -1,0 +1,1 @@
+"""Provider webhooks: one router module per provider, one fixed ``post()`` in ``base``."""
