@@ -1,9 +1,8 @@
 """HTML-04 in a real engine: the email reflows at 375 px and fits 600 px without horizontal scroll.
 
-Needs Debian's chromium at /usr/bin/chromium. Skipped only on a developer machine without it; with
-CI set the test fails instead, so a broken CI image cannot silently pass. Set
-NL_SCREENSHOT_DIR=docs/screenshots to refresh the screenshots kept in the docs. The tests of
-both modes save theirs under artifacts/screenshots/ (ignored by git; NL_ARTIFACT_DIR moves it).
+Needs Debian's chromium (see ``tests/browser.py``). Set NL_SCREENSHOT_DIR=docs/screenshots to
+refresh the screenshots kept in the docs. The tests of both modes save theirs under
+``test-artifacts/email/`` (ignored by git; NL_ARTIFACT_DIR moves the root).
 """
 
 from __future__ import annotations
@@ -19,18 +18,9 @@ from newsletter.issues.modes import IssueMode
 from newsletter.render.email import RenderedEmail, render_email
 from newsletter.render.locale import translations
 from newsletter.render.personalise import PersonalTemplate
-from tests.conftest import unavailable
+from tests.browser import ARTIFACTS, chromium
 from tests.render.samples import FIXTURES, SENDER, TEMPLATE_DIR, fixture_issue
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREEN_HEIGHT_PX = 800
 VALUES = {
     "name": "Aida",
@@ -44,14 +34,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        unavailable(f"{CHROMIUM} is not installed (Debian's chromium package)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def open_email(browser: Any, html: str, width: int, scheme: str = "light") -> Any:
@@ -119,10 +103,8 @@ def test_dark_mode_overrides_apply(browser: Any, rendered: RenderedEmail) -> Non
 
 # --- Both modes, every fixture, in the issue's language ---------------------------------------
 
-# Screenshots of these tests are kept as artefacts (not in git: /artifacts/ is ignored).
-ARTIFACTS = Path(
-    os.environ.get("NL_ARTIFACT_DIR") or Path(__file__).resolve().parents[2] / "artifacts"
-)
+# Screenshots of these tests are kept as artefacts (not in git: /test-artifacts/ is ignored).
+SCREENSHOTS = ARTIFACTS / "email"
 PHONE_AND_DESKTOP = [375, 600]
 
 
@@ -136,7 +118,7 @@ def page_height(page: Any) -> int:
 
 
 def save(page: Any, name: str) -> Path:
-    target = ARTIFACTS / "screenshots" / f"{name}.png"
+    target = SCREENSHOTS / f"{name}.png"
     target.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target), full_page=True)
     return target
@@ -197,7 +179,7 @@ def test_the_russian_footer_and_legend_come_from_the_catalogue(browser: Any) -> 
         assert unsubscribe in text
         assert "Unsubscribe" not in text
         height = page_height(page)
-        target = ARTIFACTS / "screenshots" / "ru-full-375-footer.png"
+        target = SCREENSHOTS / "ru-full-375-footer.png"
         page.screenshot(
             path=str(target),
             full_page=True,

@@ -4,14 +4,13 @@ a local SMTP relay, headless Chromium with axe-core, and seed data.
 ``client`` talks to the app in-process over https (so ``Secure`` cookies come back);
 ``live_server`` runs it with uvicorn on a free port with ``NEWSLETTER_BASE_URL`` pointing at
 it, for the browser and for the links in real messages. Screenshots go to
-``test-artifacts/web/`` (ignored by git; set NL_WEB_SCREENSHOT_DIR to put them elsewhere).
+``test-artifacts/web/`` (see ``tests/browser.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import threading
 import time
@@ -37,20 +36,11 @@ from newsletter.web.app import create_app
 from newsletter.web.context import Services
 from newsletter.web.ratelimit import SignupLimiter
 from newsletter.web.webhooks.replay import nonce_store
-from tests.conftest import REPO, unavailable
+from tests.browser import ARTIFACTS, chromium
 from tests.delivery.relay import Relay, free_port, running_relay
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
-SCREENSHOT_DIR = Path(os.environ.get("NL_WEB_SCREENSHOT_DIR") or REPO / "test-artifacts" / "web")
+SCREENSHOT_DIR = ARTIFACTS / "web"
 WIDTHS = (375, 1280)
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -203,18 +193,10 @@ def live_server(web_settings: Settings, fetcher: Fetcher) -> Iterator[LiveServer
 # --- the browser ----------------------------------------------------------------------------
 
 
-# Module scope, not session: the sync Playwright API runs an event loop in this thread, so two
-# modules' browsers must not be open at once (the tests are reordered by database).
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        unavailable(f"{CHROMIUM} is not installed (Debian's chromium package)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
