@@ -204,9 +204,10 @@ def test_each_rule_is_defined_once() -> None:
             id="areas-being-rebuilt",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="citations in newsletter/delivery/ (issue 10's branch) are replaced by "
-                "the lead at merge (see the issue-12a report); when none is left this passes, "
-                "and strict makes that a failure: then remove BEING_REBUILT",
+                reason="the citations left in newsletter/delivery/ and newsletter/subscribers/ "
+                "(rewritten on issue 10's branches) are replaced by the lead at merge, as the "
+                "issue-12a report lists; once none is left this passes, strict turns that into "
+                "a failure, and BEING_REBUILT goes",
             ),
         ),
     ],
