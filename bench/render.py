@@ -4,7 +4,7 @@ Run from the repository root (premailer is a bench-only dependency)::
 
     /work/venv/bin/python -m bench.render [--runs 200] [--recipients 20000]
 
-Prints medians; docs/render-notes.md records a run and the decision it supports.
+Prints medians; docs/render.md and docs/benchmarks.md record a run and the decision it supports.
 """
 
 from __future__ import annotations
@@ -59,8 +59,9 @@ def median_ms(action: Callable[[], object], runs: int) -> tuple[float, float]:
 
 
 def premailer_inline(html: str, css: str) -> str:
-    # The standards' corrected settings: keep media queries and their !important, no network,
-    # and silence cssutils (it logs a warning per -ms-interpolation-mode otherwise).
+    # Settings fit for email, since premailer's defaults strip !important from the media queries
+    # it keeps: keep media queries and their !important, no network, and silence cssutils (it
+    # logs a warning per -ms-interpolation-mode otherwise).
     return str(
         premailer.Premailer(
             html,

@@ -1,10 +1,11 @@
 """Bounce intake: store a raw inbound message once, before the source is acknowledged.
 
-Record first, decide second, acknowledge last (style §6): a source (the SMTP receiver, the
-mailbox poller, ``bounces process FILE``) calls ``record_raw`` and commits before it
-acknowledges the message; ``processing.process_message`` runs later and may run any number of
-times. Every function takes the session first and never commits, except ``store_committed``,
-the pollers' wrapper that owns its transaction.
+Record first, decide second, acknowledge last: a source (the SMTP receiver, the mailbox poller,
+``bounces process FILE``) calls ``record_raw`` and commits before it acknowledges the message;
+``processing.process_message`` runs later and may run any number of times. A crash in between
+can then only make the source deliver the message again, which the SHA-256 dedupe stores once;
+it can never lose one. Every function takes the session first and never commits, except
+``store_committed``, the pollers' wrapper that owns its transaction.
 """
 
 from __future__ import annotations

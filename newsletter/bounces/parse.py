@@ -11,7 +11,8 @@ The order matters and is the point of this module:
 6. anything else is UNKNOWN (an ordinary message that landed on the bounce address).
 
 Pure: bytes in, events out, no I/O and no clock. It never raises: a message we cannot read
-becomes one UNPARSEABLE event so the receiver can quarantine it and move on (style §18).
+becomes one UNPARSEABLE event, so the receiver keeps the raw bytes for a person to look at and
+moves on: nothing is lost silently, and one bad message cannot stop the others.
 """
 
 from __future__ import annotations

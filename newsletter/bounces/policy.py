@@ -1,8 +1,9 @@
 """The bounce policy: what one event does to a subscriber, and when a campaign must pause.
 
-Pure (style §5): ``decide(history, event, settings, now) -> Decision`` reads only its
-arguments; ``service.apply`` gathers the history and carries the decision out in one
-transaction. The rules (BNC-03, BNC-04, BNC-07, BNC-09; peers.md §4–5):
+Pure: ``decide(history, event, settings, now) -> Decision`` reads only its arguments;
+``service.apply`` gathers the history and carries the decision out in one transaction. The rules
+(BNC-03, BNC-04, BNC-07, BNC-09 in docs/standards.md; why these, in docs/bounces.md,
+"Decisions"):
 
 * hard → the subscriber is ``bounced`` at once;
 * soft → counted; the subscriber is ``bounced`` when NEWSLETTER_SOFT_BOUNCE_LIMIT soft bounces

@@ -1,6 +1,7 @@
 """Render one issue into the HTML and text bodies of its email, once per issue.
 
-The pipeline, in the order the standards require (finding 7, MJML-04)::
+The pipeline, in the order MJML-04 requires (docs/standards.md: an HTML parser moves a Jinja
+loop that sits between table rows out of the table, so every loop runs first)::
 
     IssueView ─Jinja (layout.mjml.j2)─▶ MJML ─lint─▶ mjml-python (MRML) ─▶ HTML ─css-inline─▶ HTML
     IssueView ─Jinja (text.txt.j2)──▶ text
@@ -125,9 +126,10 @@ def _load(template_dir: Path) -> _Templates:
         css = (template_dir / INLINE_CSS_FILE).read_text(encoding="utf-8")
     except OSError as exc:
         raise RenderError(f"cannot read {INLINE_CSS_FILE} in {template_dir}: {exc}") from exc
-    # Juice-style (standards section 7): inline only this file. inline_style_tags=False leaves
-    # MJML's head CSS and our media queries in <style> untouched, !important included;
-    # load_remote_stylesheets=False keeps a stray <link> from fetching anything (SEC-06).
+    # Juice-style, measured against premailer in docs/render.md ("Inliner"): inline only this
+    # file. inline_style_tags=False leaves MJML's head CSS and our media queries in <style>
+    # untouched, !important included; load_remote_stylesheets=False keeps a stray <link> from
+    # fetching anything (SEC-06).
     inliner = css_inline.CSSInliner(
         inline_style_tags=False,
         keep_style_tags=True,

@@ -1,4 +1,4 @@
-"""A linter for the MJML that Jinja produces, run before compiling (standards MJML-02, SEC-07).
+"""A linter for the MJML that Jinja produces, run before compiling (MJML-02, SEC-07).
 
 MRML (mjml-python) does not validate: it silently drops an unknown ``<mj-foo>`` and fails the
 whole document on ``<mj-html-attributes>``. ``mj-include`` would read files, so it is refused
@@ -11,7 +11,8 @@ import re
 
 from newsletter.errors import RenderError
 
-# The components MRML 6.0.1 implements (standards section 7), minus mj-include (SEC-07).
+# The components MRML 6.0.1 implements (the mj_* modules of its mrml-core crate), minus
+# mj-include (SEC-07). Any other tag MRML drops without a word, or fails the whole document on.
 ALLOWED_TAGS = frozenset(
     {
         "mjml",

@@ -1,7 +1,7 @@
 """MJML-01: the engine is pinned by a snapshot of the sample's compiled structure.
 
 mjml-python bundles MRML; a new release can change the generated tables, attributes or head CSS
-without any error (see the standards, section 7). This test fails on any such change, so the
+without any error (MJML-01 in docs/standards.md). This test fails on any such change, so the
 upgrade is a reviewed diff. After a deliberate template or engine change, regenerate with::
 
     NL_UPDATE_GOLDEN=1 /work/venv/bin/pytest tests/render/test_golden.py

@@ -1,4 +1,8 @@
-"""The contrast helper the HTML-10 test relies on agrees with the standards' own figures."""
+"""The contrast helper the HTML-10 test relies on agrees with ratios worked out independently.
+
+From the WCAG 2.x definition: (L1 + 0.05) / (L2 + 0.05) of the relative luminances; a grey
+that fails AA on a light background, the up and down colours on white, and black on white.
+"""
 
 from __future__ import annotations
 

@@ -7,7 +7,8 @@ mailbox are safe: a message both fetched is stored once (the SHA-256 dedupe) and
 once, and on IMAP a message the other poller already moved is simply skipped (UIDs, not
 sequence numbers, so a vanished message cannot shift which one we acknowledge).
 
-Parsing is not done here (style §3: listmonk's ``Scan`` parses inside the POP loop).
+Parsing is not done here: a message the parser chokes on, or takes long over, must not hold up
+storing and acknowledging the rest. ``processing`` parses the stored bytes afterwards.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 Our MX for ``bounces.<domain>`` points here. For each message: accept RCPTs at the bounce
 domain only, store the raw bytes and commit, *then* answer 250 (record first, acknowledge
-last: style §6), then hand the stored id to processing. Processing never runs on the event
-loop: the hand-off is a queue to a worker thread (embedded mode) or a Celery task (broker).
+last: a crash in between costs a redelivery, never a bounce), then hand the stored id to
+processing. Processing never runs on the event loop: the hand-off is a queue to a worker thread
+(embedded mode) or a Celery task (broker).
 
 It accepts null-sender mail (every bounce has ``MAIL FROM:<>``), never sends any mail
 (BNC-06), refuses messages over ``MAX_MESSAGE_BYTES`` with 552, and never dies on input: a

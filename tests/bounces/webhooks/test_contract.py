@@ -1,4 +1,4 @@
-"""Every webhook adapter honours the same contract (style §21).
+"""Every webhook adapter honours the same contract, so a new provider inherits these tests.
 
 A correctly signed request verifies; a wrong key, a tampered body or a missing signature is
 refused with ``InvalidInput``; a malformed body is rejected with ``InvalidInput``; and every
