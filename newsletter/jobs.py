@@ -98,22 +98,15 @@ def tick(settings: Settings | None = None) -> dict[str, Any]:
     }
 
 
-def import_subscribers(
-    path: str,
-    list_name: str,
-    upsert: bool = False,
-    reactivate: bool = False,
-    settings: Settings | None = None,
-) -> dict[str, Any]:
-    """Import a subscriber CSV into a list; commits per batch, so a re-run completes a crash."""
-    return subscriber_jobs.import_file(
+def import_subscribers(job_id: int, settings: Settings | None = None) -> dict[str, Any]:
+    """Run a queued import job (its file is in the database); commits per batch, so running
+    it again after a crash completes it. Progress and errors are on the job's row."""
+    report = subscriber_jobs.run_import_job(
         settings or load_settings(),
-        path,
-        list_name,
-        upsert,
-        reactivate,
-        progress=lambda rows: logger.info("import of %s: %d rows done", path, rows),
+        job_id,
+        progress=lambda rows: logger.info("import job %d: %d rows done", job_id, rows),
     )
+    return {"job": job_id, "status": report.status.value, "rows": report.rows_done}
 
 
 def process_bounce(bounce_message_id: int, settings: Settings | None = None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,10 +16,16 @@ from newsletter import jobs as newsletter_jobs
 from newsletter.bounces.service import forget_subscriber
 from newsletter.cli.context import database, emit, json_option, reading, settings, transaction
 from newsletter.db import utcnow
-from newsletter.errors import file_error
+from newsletter.errors import InvalidInput, file_error
 from newsletter.subscribers import jobs
 from newsletter.subscribers.consent import unsubscribe
-from newsletter.subscribers.models import ConsentSource
+from newsletter.subscribers.importjob import (
+    ImportJobReport,
+    ImportOptions,
+    create_job,
+    job_report,
+)
+from newsletter.subscribers.models import ConsentSource, ImportJobStatus
 from newsletter.subscribers.segments import count_segment, create_segment, get_segment
 from newsletter.subscribers.service import (
     create_list,
@@ -30,6 +37,7 @@ from newsletter.subscribers.service import (
     subscriber_data,
     subscriber_lists,
 )
+from newsletter.subscribers.sources.file import FileSource
 
 
 def register(cli: click.Group) -> None:
@@ -96,6 +104,12 @@ def subscribers_group() -> None:
     is_flag=True,
     help="Refuse addresses whose domain has no mail server (DNS).",
 )
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    help="With a broker: follow the worker to the end (default), or print the job id and "
+    "leave (follow it with `subscribers import-status JOB`).",
+)
 @json_option
 def subscribers_import(
     file: Path,
@@ -103,59 +117,129 @@ def subscribers_import(
     upsert: bool,
     reactivate_suppressed: bool,
     check_deliverability: bool,
+    wait: bool,
     as_json: bool,
 ) -> None:
     """Import a CSV file (an 'email' column; optional 'name' and attribute columns).
 
     Committed batch by batch: after an interruption, run the same command again. With a
-    broker configured the import runs on a worker (which must see FILE at the same path) and
-    reports its progress in the worker's log.
+    broker configured the file is stored in the database and imported by a worker on any
+    host; this command shows its progress and its report all the same.
     """
     config = settings()
-    if not config.in_process:
-        newsletter_jobs.submit(
-            config,
-            "import_subscribers",
-            path=str(file.resolve()),
-            list_name=list_name,
-            upsert=upsert,
-            reactivate=reactivate_suppressed,
-        )
+    source = FileSource.checked(file)  # a missing file is said here, before anything is queued
+    options = ImportOptions(upsert, reactivate_suppressed, check_deliverability)
+    if config.in_process:
+        if not wait:
+            raise InvalidInput(
+                "--no-wait needs a broker (NEWSLETTER_BROKER_URL): without one the import "
+                "runs in this process"
+            )
+        with _import_progress() as progress:
+            report = jobs.import_file(database(), file, list_name, options, progress=progress)
+        _print_outcome(report, report.counts_document(), as_json)
+        return
+    with transaction() as session:
+        list_id = get_list(session, list_name).id
+        job_id = create_job(session, list_id, source, options, upload=True, now=utcnow())
+    newsletter_jobs.submit(config, "import_subscribers", job_id=job_id)
+    if not wait:
         emit(
-            {"queued": True, "file": str(file.resolve()), "list": list_name},
+            {"job": job_id, "status": ImportJobStatus.QUEUED.value},
             as_json,
-            lambda d: click.echo(f"import of {d['file']} queued for the workers"),
+            lambda d: click.echo(
+                f"import job {d['job']} queued; follow it with: "
+                f"newsletter subscribers import-status {d['job']} --wait"
+            ),
         )
         return
-    with _progress_bar() as progress:
-        document = jobs.import_file(
-            database(),
-            file,
-            list_name,
-            upsert,
-            reactivate_suppressed,
-            check_deliverability=check_deliverability,
-            progress=progress,
-        )
+    report = _follow(job_id)
+    _print_outcome(report, report.counts_document(), as_json)
 
-    def human(d: dict[str, Any]) -> None:
-        click.echo(
-            f"created {d['created']}, updated {d['updated']}, unchanged {d['unchanged']}, "
-            f"errors {d['error_count']}"
-        )
-        for error in d["errors"]:
-            click.echo(f"line {error['line']}: {error['error']}")
-        if d["error_count"] > len(d["errors"]):
-            click.echo(f"… and {d['error_count'] - len(d['errors'])} more errors")
 
-    emit(document, as_json, human)
+@subscribers_group.command("import-status")
+@click.argument("job_id", type=int)
+@click.option(
+    "--wait", is_flag=True, help="Follow the job to its end, then report as `import` does."
+)
+@json_option
+def subscribers_import_status(job_id: int, wait: bool, as_json: bool) -> None:
+    """Progress, counts and bad rows of an import job, wherever it runs."""
+    if wait:
+        report = _follow(job_id)
+        _print_outcome(report, report.as_document(), as_json)
+        return
+    with reading() as session:
+        report = job_report(session, job_id)
+    emit(report.as_document(), as_json, _print_status)
+
+
+FOLLOW_SECONDS = 0.5  # how often a waiting command reads the job's row
+
+
+def _follow(job_id: int) -> ImportJobReport:
+    """Read the job's row until it is over, showing its progress on stderr."""
+    announced = False
+    with _import_progress() as progress:
+        while True:
+            with reading() as session:
+                report = job_report(session, job_id)
+            if report.finished:
+                return report
+            if report.status is ImportJobStatus.QUEUED and not announced:
+                click.echo(
+                    f"import job {job_id} queued, waiting for a worker (Ctrl-C stops waiting, "
+                    "not the import)",
+                    err=True,
+                )
+                announced = True
+            if report.rows_done:
+                progress(report.rows_done)
+            time.sleep(FOLLOW_SECONDS)
+
+
+def _print_outcome(report: ImportJobReport, document: dict[str, Any], as_json: bool) -> None:
+    """A failed job as its one-line error (exit 2 for a refused file); else ``document``."""
+    report.raise_failure()
+    emit(document, as_json, _print_counts)
+
+
+def _print_counts(d: dict[str, Any]) -> None:
+    click.echo(
+        f"created {d['created']}, updated {d['updated']}, unchanged {d['unchanged']}, "
+        f"errors {d['error_count']}"
+    )
+    for error in d["errors"]:
+        click.echo(f"line {error['line']}: {error['error']}")
+    if d["error_count"] > len(d["errors"]):
+        click.echo(f"… and {d['error_count'] - len(d['errors'])} more errors")
+
+
+def _print_status(d: dict[str, Any]) -> None:
+    head = f"import job {d['job']} ({d['file']} into {d['list']}): {d['status']}"
+    if d["status"] == ImportJobStatus.FAILED:
+        click.echo(f"{head}: {d['error']}")
+    elif d["status"] == ImportJobStatus.DONE:
+        click.echo(f"{head} at {d['finished_at']}, {d['rows_done']:,} rows")
+        _print_counts(d)
+    elif d["status"] == ImportJobStatus.RUNNING:
+        click.echo(f"{head}, {d['rows_done']:,} rows so far (last progress {d['updated_at']})")
+    else:
+        click.echo(f"{head} since {d['queued_at']}, waiting for a worker")
 
 
 @contextmanager
-def _progress_bar() -> Iterator[Callable[[int], None] | None]:
-    """A rich progress line on stderr when stderr is a terminal; no callback otherwise."""
+def _import_progress() -> Iterator[Callable[[int], None]]:
+    """Rows done, on stderr: a rich progress line on a terminal, else a line per change."""
     if not sys.stderr.isatty():
-        yield None
+        last = [0]
+
+        def line(rows: int) -> None:
+            if rows != last[0]:
+                last[0] = rows
+                click.echo(f"{rows:,} rows imported", err=True)
+
+        yield line
         return
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
