@@ -200,11 +200,21 @@ def run_until_idle(
 
 
 def run_batch(settings: Settings, lane: int) -> BatchResult:
-    transport = SmtpTransport(settings.smtp, require_tls=settings.smtp_require_tls)
+    transport = new_transport(settings)
     try:
         return send_batch(send_context(settings, transport), lane)
     finally:
         transport.close()
+
+
+def new_transport(settings: Settings) -> SmtpTransport:
+    """The configured way out (one per batch or test send; the caller closes it)."""
+    return SmtpTransport(settings.smtp, require_tls=settings.smtp_require_tls)
+
+
+def dkim_signer(settings: Settings) -> DkimSigner | None:
+    """The configured DKIM signer, or None without a key (loaded once per process)."""
+    return _signer(settings.dkim_key_file, settings.dkim_selector, settings.dkim_domain)
 
 
 def send_context(settings: Settings, transport: SmtpTransport) -> SendContext:
