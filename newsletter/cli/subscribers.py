@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -175,27 +176,49 @@ def subscribers_import_status(job_id: int, wait: bool, as_json: bool) -> None:
 
 
 FOLLOW_SECONDS = 0.5  # how often a waiting command reads the job's row
+STALE_SECONDS = 120  # a running job without progress for this long: say so, once
 
 
 def _follow(job_id: int) -> ImportJobReport:
     """Read the job's row until it is over, showing its progress on stderr."""
-    announced = False
+    notes = _FollowNotes(job_id)
     with _import_progress() as progress:
         while True:
             with reading() as session:
                 report = job_report(session, job_id)
-            if report.finished:
-                return report
-            if report.status is ImportJobStatus.QUEUED and not announced:
-                click.echo(
-                    f"import job {job_id} queued, waiting for a worker (Ctrl-C stops waiting, "
-                    "not the import)",
-                    err=True,
-                )
-                announced = True
             if report.rows_done:
                 progress(report.rows_done)
+            if report.finished:
+                return report
+            notes.show(report, utcnow())
             time.sleep(FOLLOW_SECONDS)
+
+
+class _FollowNotes:
+    """What a waiting command says once: that the job waits for a worker, or has gone quiet."""
+
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        self.said_queued = self.said_stale = False
+
+    def show(self, report: ImportJobReport, now: dt.datetime) -> None:
+        if report.status is ImportJobStatus.QUEUED and not self.said_queued:
+            self.said_queued = True
+            click.echo(
+                f"import job {self.job_id} queued, waiting for a worker (Ctrl-C stops waiting, "
+                "not the import)",
+                err=True,
+            )
+        silent = (now - report.updated_at).total_seconds()
+        running = report.status is ImportJobStatus.RUNNING
+        if running and silent > STALE_SECONDS and not self.said_stale:
+            self.said_stale = True
+            click.echo(
+                f"import job {self.job_id}: no progress for {silent:.0f} s; if its worker "
+                "died, the broker gives the job to another one after its visibility timeout, "
+                "and the import starts again (nothing is added twice)",
+                err=True,
+            )
 
 
 def _print_outcome(report: ImportJobReport, document: dict[str, Any], as_json: bool) -> None:

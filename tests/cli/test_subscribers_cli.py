@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import json
 from pathlib import Path
@@ -14,7 +15,8 @@ from newsletter.config import Settings
 from newsletter.db import session_scope
 from newsletter.errors import StorageError
 from newsletter.subscribers import importer
-from newsletter.subscribers.models import ImportJob
+from newsletter.subscribers.importjob import ImportJobReport
+from newsletter.subscribers.models import ImportJob, ImportJobStatus
 from tests.conftest import assert_one_line_error
 
 SAMPLE = Path(__file__).resolve().parents[2] / "newsletter" / "samples" / "subscribers.csv"
@@ -132,6 +134,37 @@ def test_a_failed_import_keeps_its_reason_for_import_status(  # type: ignore[no-
     assert assert_one_line_error(waited, 1) == (
         f"error: ImportFailed: import job {job} failed: StorageError: disk full"
     )
+
+
+def test_a_waiting_import_says_once_that_its_job_waits_or_went_quiet(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from newsletter.cli.subscribers import STALE_SECONDS, _FollowNotes
+
+    now = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
+    notes = _FollowNotes(7)
+
+    for status, quiet in [("queued", 0), ("queued", 0), ("running", 1), ("running", 1)]:
+        notes.show(job_status(status, updated_at=now - dt.timedelta(seconds=quiet)), now)
+    for _ in range(2):
+        notes.show(job_status("running", now - dt.timedelta(seconds=STALE_SECONDS + 1)), now)
+
+    said = capsys.readouterr().err.splitlines()
+    assert said == [
+        "import job 7 queued, waiting for a worker (Ctrl-C stops waiting, not the import)",
+        f"import job 7: no progress for {STALE_SECONDS + 1} s; if its worker died, the broker "
+        "gives the job to another one after its visibility timeout, and the import starts "
+        "again (nothing is added twice)",
+    ]
+
+
+def job_status(status: str, updated_at: dt.datetime) -> ImportJobReport:
+    return ImportJobReport(
+        job_id=7, status=ImportJobStatus(status), list_name="weekly", file_name="people.csv",
+        size_bytes=10, rows_done=0, created=0, updated=0, unchanged=0, error_count=0,
+        errors=(), failure=None, error=None, queued_at=updated_at, started_at=None,
+        finished_at=None, updated_at=updated_at,
+    )  # fmt: skip
 
 
 def test_no_wait_needs_a_broker(run_cli, people: Path) -> None:  # type: ignore[no-untyped-def]

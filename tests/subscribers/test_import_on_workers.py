@@ -149,6 +149,7 @@ def test_the_cli_waits_for_the_worker_and_prints_its_counts_and_bad_rows(
         )
 
     assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines()[-1] == "4 rows imported"  # progress, as without a broker
     document = result.json()
     assert {k: v for k, v in document.items() if k != "job"} == {
         "created": 3,
