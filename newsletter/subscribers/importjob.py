@@ -118,7 +118,8 @@ class ImportJobReport:
 
     def raise_failure(self) -> None:
         """A failed job as the error its runner met: a refused file is the operator's to fix
-        (``InvalidInput``, exit 2), a fault is not (``ImportFailed``, exit 1)."""
+        (``InvalidInput``, exit 2), a fault or an interruption is not (``ImportFailed``,
+        exit 1)."""
         if self.status is not ImportJobStatus.FAILED:
             return
         if self.failure is ImportFailure.INPUT:

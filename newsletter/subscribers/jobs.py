@@ -100,14 +100,28 @@ def import_file(
     *,
     progress: Callable[[int], None] | None = None,
 ) -> ImportJobReport:
-    """Import the CSV file at ``path`` here, where it is, as a job any process can report."""
+    """Import the CSV file at ``path`` here, where it is, as a job any process can report.
+
+    Interrupted (Ctrl-C), the job is marked so: nothing else would ever run it again.
+    """
     source = FileSource.checked(path)
     with session_scope(settings) as session:
         list_id = get_list(session, list_name).id
         job_id = create_job(
             session, list_id, source, options or ImportOptions(), upload=False, now=utcnow()
         )
-    return run_import_job(settings, job_id, source=source, progress=progress)
+    try:
+        return run_import_job(settings, job_id, source=source, progress=progress)
+    except KeyboardInterrupt:
+        with session_scope(settings) as session:
+            fail_job(
+                session,
+                job_id,
+                ImportFailure.INTERRUPTED,
+                "interrupted; the batches before were kept: run the same import again",
+                utcnow(),
+            )
+        raise
 
 
 UNCONFIRMED_PURGE_DAYS = 30  # candidate for a NEWSLETTER_* setting

@@ -235,6 +235,9 @@ class ImportFailure(enum.StrEnum):
 
     INPUT = "input"  # the file or an option (a UserError): the operator fixes the file
     FAULT = "fault"  # the database, a bug: the worker's log has the details
+    # Ctrl-C where it ran without a broker (no broker hands it to anyone again). A worker's
+    # job is never marked so: the broker gives it to another worker, which finishes it.
+    INTERRUPTED = "interrupted"
 
 
 class ImportJob(Base):

@@ -25,7 +25,7 @@ from newsletter.subscribers.importjob import (
     job_report,
     start_job,
 )
-from newsletter.subscribers.jobs import run_import_job
+from newsletter.subscribers.jobs import import_file, run_import_job
 from newsletter.subscribers.models import (
     ImportChunk,
     ImportFailure,
@@ -249,6 +249,28 @@ def test_a_fault_fails_the_job_and_is_raised_for_the_workers_log(
         report.raise_failure()
 
 
+def test_an_import_interrupted_where_it_runs_says_so(
+    committed_settings: Settings, write_csv: WriteCsv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_csv("email\nann@example.com\n")
+    with session_scope(committed_settings) as session:
+        create_list(session, "weekly")
+
+    def interrupted(*args: object, **kwargs: object) -> importer.BatchCounts:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importer, "import_batch", interrupted)
+
+    with pytest.raises(KeyboardInterrupt):
+        import_file(committed_settings, path, "weekly")
+    with session_scope(committed_settings) as session:
+        job_id = session.scalars(sa.select(ImportJob.id)).one()
+        report = job_report(session, job_id)
+    assert (report.status, report.failure) == (ImportJobStatus.FAILED, ImportFailure.INTERRUPTED)
+    with pytest.raises(ImportFailed, match="run the same import again"):
+        report.raise_failure()
+
+
 def test_two_writers_read_one_upload(
     committed_settings: Settings, write_csv: WriteCsv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -264,7 +286,7 @@ def test_two_writers_read_one_upload(
 CHILD = """
 import sys
 from newsletter.config import load_settings
-from newsletter.subscribers.jobs import run_import_job
+from newsletter.subscribers.jobs import import_file, run_import_job
 run_import_job(load_settings(), int(sys.argv[1]))
 """
 

@@ -18,7 +18,7 @@ branch_labels = None
 depends_on = None
 
 STATUSES = ("queued", "running", "done", "failed")
-FAILURES = ("input", "fault")
+FAILURES = ("input", "fault", "interrupted")
 
 
 def upgrade() -> None:
