@@ -39,6 +39,7 @@ from newsletter.subscribers.service import create_list
 from newsletter.subscribers.sources.file import FileSource
 from newsletter.subscribers.sources.upload import UploadSource, store_upload
 from tests.conftest import REPO, make_env
+from tests.subscribers.conftest import wait_until_the_killed_writers_are_gone
 
 WriteCsv = Callable[..., Path]
 
@@ -308,6 +309,7 @@ def test_a_job_killed_half_way_and_run_again_holds_each_row_once(
         child.send_signal(signal.SIGKILL)
     finally:
         child.wait()
+    wait_until_the_killed_writers_are_gone(committed_settings)
     committed = len(emails(committed_settings))
     assert 0 < committed < rows, "the kill did not land half-way"
     with session_scope(committed_settings) as session:
