@@ -139,7 +139,7 @@ def test_a_failed_import_keeps_its_reason_for_import_status(  # type: ignore[no-
 def test_a_waiting_import_says_once_that_its_job_waits_or_went_quiet(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from newsletter.cli.subscribers import STALE_SECONDS, _FollowNotes
+    from newsletter.cli.subscriber_import import STALE_SECONDS, _FollowNotes
 
     now = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
     notes = _FollowNotes(7)
