@@ -18,6 +18,8 @@ The tree::
     │   └── DatabaseUnavailable    the database cannot be reached now: refused, timed out,
     │                              locked, gone away; try again later
     ├── RenderError                a template that does not render (a bug in a template)
+    ├── ImportFailed               an import job that a fault (not its file) stopped on the
+    │                              process that ran it; that process's log has the details
     ├── DeliveryError              talking to the SMTP relay failed
     │   ├── TransientDeliveryError     retry later (4xx)
     │   │   └── RelayUnavailableError      the relay dropped us or said 421; says nothing of
@@ -103,6 +105,11 @@ class DatabaseUnavailable(StorageError):
 
 class RenderError(NewsletterError):
     """A template failed to render (undefined variable, MJML syntax, ...)."""
+
+
+class ImportFailed(NewsletterError):
+    """An import job that a fault stopped (the database, a bug), reported by another process
+    than the one that ran it: the runner's log holds the traceback."""
 
 
 class DeliveryError(NewsletterError):

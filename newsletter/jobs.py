@@ -34,7 +34,6 @@ from newsletter.delivery.sender import BatchResult, StopReason, send_batch
 from newsletter.delivery.transports.smtp import SmtpTransport
 from newsletter.render import service as render_service
 from newsletter.subscribers import jobs as subscriber_jobs
-from newsletter.subscribers.models import LegalBasis
 
 TASK_PREFIX = "newsletter."
 logger = logging.getLogger(__name__)
@@ -104,24 +103,15 @@ def tick(settings: Settings | None = None) -> dict[str, Any]:
     }
 
 
-def import_subscribers(
-    path: str,
-    list_name: str,
-    upsert: bool = False,
-    reactivate: bool = False,
-    legal_basis: str = LegalBasis.CONSENT.value,
-    settings: Settings | None = None,
-) -> dict[str, Any]:
-    """Import a subscriber CSV into a list; commits per batch, so a re-run completes a crash."""
-    return subscriber_jobs.import_file(
+def import_subscribers(job_id: int, settings: Settings | None = None) -> dict[str, Any]:
+    """Run a queued import job (its file is in the database); commits per batch, so running
+    it again after a crash completes it. Progress and errors are on the job's row."""
+    report = subscriber_jobs.run_import_job(
         settings or load_settings(),
-        path,
-        list_name,
-        upsert,
-        reactivate,
-        legal_basis=LegalBasis(legal_basis),
-        progress=lambda rows: logger.info("import of %s: %d rows done", path, rows),
+        job_id,
+        progress=lambda rows: logger.info("import job %d: %d rows done", job_id, rows),
     )
+    return {"job": job_id, "status": report.status.value, "rows": report.rows_done}
 
 
 def process_bounce(bounce_message_id: int, settings: Settings | None = None) -> dict[str, Any]:
@@ -242,11 +232,21 @@ def run_until_idle(
 
 
 def run_batch(settings: Settings, lane: int) -> BatchResult:
-    transport = SmtpTransport(settings.smtp, require_tls=settings.smtp_require_tls)
+    transport = new_transport(settings)
     try:
         return send_batch(send_context(settings, transport), lane)
     finally:
         transport.close()
+
+
+def new_transport(settings: Settings) -> SmtpTransport:
+    """The configured way out (one per batch or test send; the caller closes it)."""
+    return SmtpTransport(settings.smtp, require_tls=settings.smtp_require_tls)
+
+
+def dkim_signer(settings: Settings) -> DkimSigner | None:
+    """The configured DKIM signer, or None without a key (loaded once per process)."""
+    return _signer(settings.dkim_key_file, settings.dkim_selector, settings.dkim_domain)
 
 
 def send_context(settings: Settings, transport: SmtpTransport) -> SendContext:

@@ -36,10 +36,8 @@ def tick() -> dict[str, Any]:
 
 
 @app.task(name=jobs.task_name("import_subscribers"), acks_late=True)
-def import_subscribers(
-    path: str, list_name: str, upsert: bool, reactivate: bool, legal_basis: str = "consent"
-) -> dict[str, Any]:
-    return jobs.import_subscribers(path, list_name, upsert, reactivate, legal_basis)
+def import_subscribers(job_id: int) -> dict[str, Any]:
+    return jobs.import_subscribers(job_id)
 
 
 @app.task(name=jobs.task_name("process_bounce"), acks_late=True)

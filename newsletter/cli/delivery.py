@@ -140,13 +140,32 @@ def campaign_resend(campaign_id: int, unsent: bool, wait: bool, as_json: bool) -
 @click.command("test-send")
 @click.argument("issue_id", type=int)
 @click.option("--to", "addresses", multiple=True, required=True, help="Address (repeatable).")
+@click.option(
+    "--list", "list_name", help="Whose message to test (needed when there are several lists)."
+)
 @json_option
-def test_send(issue_id: int, addresses: tuple[str, ...], as_json: bool) -> None:
-    """Send the issue to a few addresses, without a campaign or ledger."""
+def test_send(
+    issue_id: int, addresses: tuple[str, ...], list_name: str | None, as_json: bool
+) -> None:
+    """Send the issue as a list's subscribers get it (signed, "[TEST]" subject), to a few
+    addresses, without a campaign or ledger; its unsubscribe link only says it was a test."""
     config = settings()
-    with transaction() as session:
-        results = send_test(session, config, issue_id, list(addresses))
-    emit({"issue": issue_id, "results": results}, as_json, _print_test_results)
+    transport = jobs.new_transport(config)
+    try:
+        with transaction() as session:
+            report = send_test(
+                session,
+                config,
+                issue_id,
+                list(addresses),
+                transport=transport,
+                signer=jobs.dkim_signer(config),
+                now=jobs.utcnow(),
+                list_name=list_name,
+            )
+    finally:
+        transport.close()
+    emit(report.as_document(), as_json, _print_test_results)
 
 
 def _print_test_results(document: dict[str, Any]) -> None:

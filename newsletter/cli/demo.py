@@ -140,7 +140,9 @@ def subscribe(config: Settings) -> None:
     with session_scope(config) as session:
         if session.scalar(select(MailingList.id).where(MailingList.name == DEMO_LIST)) is None:
             create_list(session, DEMO_LIST, description="The weekly bulletin")
-    summary = subscriber_jobs.import_file(config, SAMPLE_SUBSCRIBERS, DEMO_LIST)
+    report = subscriber_jobs.import_file(config, SAMPLE_SUBSCRIBERS, DEMO_LIST)
+    report.raise_failure()
+    summary = report.counts_document()
     step(
         "subscribers imported",
         f"{SAMPLE_SUBSCRIBERS.name}: created {summary['created']}, updated {summary['updated']}, "

@@ -1,25 +1,27 @@
-"""``newsletter list …``, ``subscribers …``, ``subscriber …`` and ``segment …``."""
+"""``newsletter list …``, ``subscribers …``, ``subscriber …`` and ``segment …``.
+
+``subscribers import`` and ``import-status`` live in ``subscriber_import`` (an import job,
+followed wherever it runs); they are added to the ``subscribers`` group here.
+"""
 
 from __future__ import annotations
 
 import csv
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import click
 
-from newsletter import jobs as newsletter_jobs
 from newsletter.bounces.service import forget_subscriber
-from newsletter.cli.context import database, emit, json_option, reading, settings, transaction
+from newsletter.cli import subscriber_import
+from newsletter.cli.context import emit, json_option, reading, settings, transaction
 from newsletter.db import utcnow
 from newsletter.delivery import outbox
 from newsletter.errors import file_error
-from newsletter.subscribers import jobs
 from newsletter.subscribers.consent import unsubscribe
-from newsletter.subscribers.models import ConsentSource, LegalBasis
+from newsletter.subscribers.models import ConsentSource
 from newsletter.subscribers.segments import count_segment, create_segment, get_segment
 from newsletter.subscribers.service import (
     create_list,
@@ -83,103 +85,8 @@ def subscribers_group() -> None:
     """Import and export subscribers in bulk."""
 
 
-@subscribers_group.command("import")
-@click.argument("file", type=click.Path(path_type=Path))
-@click.option("--list", "list_name", required=True, help="The list to subscribe them to.")
-@click.option("--upsert", is_flag=True, help="Update the name and attributes of known subscribers.")
-@click.option(
-    "--reactivate-suppressed",
-    is_flag=True,
-    help="Re-subscribe unsubscribed, bounced or blocked subscribers found in the file.",
-)
-@click.option(
-    "--check-deliverability",
-    is_flag=True,
-    help="Refuse addresses whose domain has no mail server (DNS).",
-)
-@click.option(
-    "--legal-basis",
-    type=click.Choice([basis.value for basis in LegalBasis]),
-    default=LegalBasis.CONSENT.value,
-    show_default=True,
-    help="Why these people may be mailed (GDPR Art. 6), recorded with every subscription.",
-)
-@json_option
-def subscribers_import(
-    file: Path,
-    list_name: str,
-    upsert: bool,
-    reactivate_suppressed: bool,
-    check_deliverability: bool,
-    legal_basis: str,
-    as_json: bool,
-) -> None:
-    """Import a CSV file (an 'email' column; optional 'name' and attribute columns).
-
-    Committed batch by batch: after an interruption, run the same command again. With a
-    broker configured the import runs on a worker (which must see FILE at the same path) and
-    reports its progress in the worker's log.
-    """
-    config = settings()
-    if not config.in_process:
-        newsletter_jobs.submit(
-            config,
-            "import_subscribers",
-            path=str(file.resolve()),
-            list_name=list_name,
-            upsert=upsert,
-            reactivate=reactivate_suppressed,
-            legal_basis=legal_basis,
-        )
-        emit(
-            {"queued": True, "file": str(file.resolve()), "list": list_name},
-            as_json,
-            lambda d: click.echo(f"import of {d['file']} queued for the workers"),
-        )
-        return
-    with _progress_bar() as progress:
-        document = jobs.import_file(
-            database(),
-            file,
-            list_name,
-            upsert,
-            reactivate_suppressed,
-            legal_basis=LegalBasis(legal_basis),
-            check_deliverability=check_deliverability,
-            progress=progress,
-        )
-
-    def human(d: dict[str, Any]) -> None:
-        click.echo(
-            f"created {d['created']}, updated {d['updated']}, unchanged {d['unchanged']}, "
-            f"errors {d['error_count']}"
-        )
-        for error in d["errors"]:
-            click.echo(f"line {error['line']}: {error['error']}")
-        if d["error_count"] > len(d["errors"]):
-            click.echo(f"… and {d['error_count'] - len(d['errors'])} more errors")
-
-    emit(document, as_json, human)
-
-
-@contextmanager
-def _progress_bar() -> Iterator[Callable[[int], None] | None]:
-    """A rich progress line on stderr when stderr is a terminal; no callback otherwise."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.completed:,} rows imported"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("import", total=None)
-        yield lambda rows: bar.update(task, completed=rows)
+for _command in subscriber_import.COMMANDS:
+    subscribers_group.add_command(_command)
 
 
 @subscribers_group.command("export")

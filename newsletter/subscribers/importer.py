@@ -1,6 +1,7 @@
 """Importing subscribers from a CSV file: one idempotent batch writer, and the loop around it.
 
 ``import_batch`` writes one batch in the caller's transaction; ``run_import`` reads the file
+(a path here, or any ``sources.ImportSource``: the upload a worker reads from the database)
 and commits batch after batch. A kill mid-import leaves whole batches committed; running the
 same import again adds nothing twice (the unique normalised address decides), and reports the
 rows already there as unchanged.
@@ -24,11 +25,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import hashlib
 import json
 import queue
 import re
-import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, suppress
@@ -41,7 +40,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from newsletter.db import UtcDateTime, utcnow
-from newsletter.errors import InvalidInput, NotFound, file_error
+from newsletter.errors import InvalidInput, NotFound
 from newsletter.subscribers.address import erasure_hasher
 from newsletter.subscribers.csvfile import Row, RowError, batches, read_csv
 from newsletter.subscribers.models import (
@@ -57,6 +56,8 @@ from newsletter.subscribers.models import (
     SubscriptionStatus,
     Suppression,
 )
+from newsletter.subscribers.sources import ImportSource
+from newsletter.subscribers.sources.file import FileSource
 
 BATCH_ROWS = 10_000
 MAX_ERRORS_KEPT = 1_000  # error entries kept in memory and reported; error_count has them all
@@ -209,7 +210,7 @@ class _Tally:
 
 def run_import(
     session_factory: Callable[[], AbstractContextManager[Session]],
-    path: Path,
+    file: Path | ImportSource,
     list_id: int,
     *,
     pepper: str,
@@ -221,7 +222,10 @@ def run_import(
     batch_rows: int = BATCH_ROWS,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
-    """Import the CSV file at ``path`` into list ``list_id``, committing after every batch.
+    """Import the CSV ``file`` into list ``list_id``, committing after every batch.
+
+    ``file`` is a path on this machine or an ``ImportSource`` (``sources.upload``: the file
+    the CLI stored in the database, for a worker on another host).
 
     ``session_factory()`` must return a context manager that yields a session and commits it
     when the block ends (``sessionmaker.begin``, or ``lambda: session_scope(settings)``).
@@ -247,11 +251,8 @@ def run_import(
     own share. On SQLite (one writer at a time) the file is read between batches, as the
     pause lets other writers in.
     """
-    _check_regular_file(path)
-    try:
-        sha256 = _file_sha256(path)
-    except OSError as exc:
-        raise file_error("read", path, exc) from exc
+    csv_file = FileSource.checked(file) if isinstance(file, Path) else file
+    sha256 = csv_file.sha256()
     with session_factory() as session:
         read_ahead = session.get_bind().dialect.name == "postgresql"
         mailing_list = session.get(MailingList, list_id)
@@ -259,7 +260,7 @@ def run_import(
             raise NotFound(f"no list with id {list_id}")
         # For the reader's ready-made COPY rows; import_batch checks it against the list.
         initial = _initial_status(mailing_list) if read_ahead else None
-    writers = _WRITERS if read_ahead and path.stat().st_size >= _PARALLEL_MIN_BYTES else 1
+    writers = _WRITERS if read_ahead and csv_file.size >= _PARALLEL_MIN_BYTES else 1
     writer = _Writer(
         session_factory,
         list_id,
@@ -268,12 +269,12 @@ def run_import(
         source=source,
         legal_basis=legal_basis,
         pepper=pepper,
-        file_name=path.name,
+        file_name=csv_file.name,
         sha256=sha256,
         progress=progress,
     )
     reader = _ReadAhead(
-        path,
+        csv_file,
         batch_rows,
         mode,
         pepper,
@@ -300,6 +301,13 @@ def run_import(
             if writer.failures:
                 raise writer.failures[0]
     return writer.tally.result()
+
+
+def check_file(csv_file: ImportSource) -> None:
+    """Raise ``InvalidInput`` for a file refused whole (empty, not UTF-8, no ``email`` column),
+    reading only its start: what ``run_import`` would refuse, said before a job is queued."""
+    with csv_file.open() as stream:
+        next(read_csv(stream), None)
 
 
 class _Writer:
@@ -406,28 +414,6 @@ def start_import(
     return record.id
 
 
-def _check_regular_file(path: Path) -> None:
-    """Refuse what is not a file to read rows from, saying what it is instead."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise NotFound(f"no such file: {path}") from None
-    except OSError as exc:
-        raise file_error("read", path, exc) from exc
-    if stat.S_ISDIR(mode):
-        raise InvalidInput(f"{path} is a directory; give the CSV file in it")
-    if not stat.S_ISREG(mode):
-        raise InvalidInput(f"{path} is not a regular file (a device or a pipe); give a CSV file")
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)  # hashlib releases the GIL for large chunks
-    return digest.hexdigest()
-
-
 _READ_AHEAD = 1  # prepared batches waiting for each writer
 _WRITERS = 2  # PostgreSQL connections writing a big file at once (this box has 2 cores)
 _PARALLEL_MIN_BYTES = 1 << 20  # ~15,000 rows; smaller files are written by one connection
@@ -445,7 +431,7 @@ class _ReadAhead:
 
     def __init__(
         self,
-        path: Path,
+        source: ImportSource,
         batch_rows: int,
         mode: ImportMode,
         pepper: str,
@@ -459,7 +445,7 @@ class _ReadAhead:
             raise ValueError("several streams need the reader thread")
         self._initial = initial
         self._threaded = threaded
-        self._path = path
+        self._source = source
         self._batch_rows = batch_rows
         self._mode = mode
         self._pepper = pepper
@@ -512,7 +498,7 @@ class _ReadAhead:
         return prepare_batch(batch, mode=self._mode, pepper=self._pepper, initial=self._initial)
 
     def _prepared(self) -> Iterator[PreparedBatch]:
-        with self._path.open("rb") as stream:
+        with self._source.open() as stream:
             rows = read_csv(stream, check_deliverability=self._check_deliverability)
             for batch in batches(rows, self._batch_rows):
                 yield self._prepare(batch)
@@ -543,7 +529,7 @@ class _ReadAhead:
         """Route every row by its address (an error row: anywhere); False if stopped."""
         count = len(self._queues)
         pending: list[list[Row | RowError]] = [[] for _ in range(count)]
-        with self._path.open("rb") as stream:
+        with self._source.open() as stream:
             for row in read_csv(stream, check_deliverability=self._check_deliverability):
                 n = row.line % count if isinstance(row, RowError) else hash(row.email) % count
                 pending[n].append(row)

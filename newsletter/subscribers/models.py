@@ -1,5 +1,5 @@
 """Tables of the subscriber stage: lists, subscribers, subscriptions, consent, suppressions,
-segments.
+segments, and import jobs (with their uploaded files and row errors).
 
 Only an ``active`` subscriber with a ``confirmed`` subscription is ever mailed (see
 ``newsletter.subscribers.service.mailable_subscribers``); every other status is a suppression.
@@ -11,7 +11,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from newsletter.db import Base, intpk, utcnow
@@ -239,3 +239,100 @@ class Segment(Base):
     list_id: Mapped[int] = mapped_column(ForeignKey("mailing_lists.id", ondelete="CASCADE"))
     expression: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ImportJobStatus(enum.StrEnum):
+    QUEUED = "queued"  # the file's bytes are stored; waiting for a worker
+    RUNNING = "running"
+    DONE = "done"  # the counts and the row errors are on the job
+    FAILED = "failed"  # the whole file was refused (or a fault stopped it): ``error`` says why
+
+
+# RUNNING → RUNNING: the broker delivers the job again after a worker died in it; the import
+# is idempotent, so it runs once more from the start (the rows already written are unchanged).
+IMPORT_JOB_TRANSITIONS: dict[ImportJobStatus, frozenset[ImportJobStatus]] = {
+    ImportJobStatus.QUEUED: frozenset({ImportJobStatus.RUNNING, ImportJobStatus.FAILED}),
+    ImportJobStatus.RUNNING: frozenset(
+        {ImportJobStatus.RUNNING, ImportJobStatus.DONE, ImportJobStatus.FAILED}
+    ),
+    ImportJobStatus.DONE: frozenset(),
+    ImportJobStatus.FAILED: frozenset(),
+}
+
+
+class ImportFailure(enum.StrEnum):
+    """Why a job failed, for the exit code of whoever reports it."""
+
+    INPUT = "input"  # the file or an option (a UserError): the operator fixes the file
+    FAULT = "fault"  # the database, a bug: the worker's log has the details
+    # Ctrl-C where it ran without a broker (no broker hands it to anyone again). A worker's
+    # job is never marked so: the broker gives it to another worker, which finishes it.
+    INTERRUPTED = "interrupted"
+
+
+class ImportJob(Base):
+    """One ``subscribers import`` as any process sees it: options, progress, outcome.
+
+    With a broker the file's bytes wait in ``import_chunks`` until the job is over, so the
+    worker needs no access to the file; the counts and the first ``MAX_ERRORS_KEPT`` row errors
+    stay here (``import_job_errors``) for ``subscribers import-status``.
+    """
+
+    __tablename__ = "import_jobs"
+
+    id: Mapped[intpk]
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_lists.id", ondelete="CASCADE"))
+    file_name: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)  # a file may pass 2 GiB
+    # Of the uploaded bytes; None for a job that reads the file where it is (no broker).
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    upsert: Mapped[bool]
+    reactivate_suppressed: Mapped[bool]
+    check_deliverability: Mapped[bool]
+    legal_basis: Mapped[LegalBasis] = mapped_column(default=LegalBasis.CONSENT)
+    status: Mapped[ImportJobStatus] = mapped_column(default=ImportJobStatus.QUEUED)
+    rows_done: Mapped[int] = mapped_column(default=0)
+    created: Mapped[int] = mapped_column(default=0)
+    updated: Mapped[int] = mapped_column(default=0)
+    unchanged: Mapped[int] = mapped_column(default=0)
+    error_count: Mapped[int] = mapped_column(default=0)
+    failure: Mapped[ImportFailure | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    queued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+    # Written at every committed batch: a job "running" whose updated_at is old lost its worker.
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def transition(self, new: ImportJobStatus, now: dt.datetime) -> None:
+        if new not in IMPORT_JOB_TRANSITIONS[self.status]:
+            raise InvalidTransition(
+                f"import job {self.id} is {self.status}; it cannot become {new}"
+            )
+        self.status = new
+        self.updated_at = now
+
+
+class ImportJobError(Base):
+    """A row the job refused, with its line in the file."""
+
+    __tablename__ = "import_job_errors"
+
+    id: Mapped[intpk]
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("import_jobs.id", ondelete="CASCADE"), index=True
+    )
+    line: Mapped[int]
+    error: Mapped[str] = mapped_column(Text)
+
+
+class ImportChunk(Base):
+    """A piece of an uploaded file, in order; all of them are deleted when the job is over."""
+
+    __tablename__ = "import_chunks"
+
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,4 +1,4 @@
-"""Signed tokens for unsubscribe and confirmation links (SEC-05). Pure: pass ``now``.
+"""Signed tokens for unsubscribe, confirmation and test-send links (SEC-05). Pure: pass ``now``.
 
 Format: ``<kind><key id>.<subscriber>.<list>[.<issued>].<mac>``, e.g. ``u3f9a.2s.1.k7…``:
 ids in base 36, the MAC a 128-bit HMAC-SHA256 in lower-case base 32. Everything is lower-case
@@ -13,6 +13,12 @@ letters, digits and dots, so a token survives a mail system that lower-cases the
 - Confirmation tokens expire after ``CONFIRM_TOKEN_SECONDS``. They are single-use because
   ``service.confirm`` accepts one only while the subscription is unconfirmed and its status
   has not changed since the token was issued.
+- Test-send tokens (kind ``t``) stand where a subscriber's unsubscribe token stands in a
+  ``test-send`` message, so the test is the real message, link and length included. They
+  name the issue and the list, never a subscriber: ``read_unsubscribe_token`` refuses them
+  (the kind letter is under the MAC), so nothing can unsubscribe anyone with one. The web
+  page behind ``/u/TOKEN`` reads a token it cannot read as an unsubscribe token with
+  ``read_test_token`` and answers "this was a test", changing nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ CLOCK_SKEW_SECONDS = 300  # a token "issued" this far in the future is still acc
 MAC_BYTES = 16
 UNSUBSCRIBE = "u"
 CONFIRM = "c"
+TEST_SEND = "t"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +64,26 @@ def read_unsubscribe_token(
     """The claim in ``token``, or ``InvalidInput`` if it is forged, tampered or malformed."""
     numbers = _verify(secret, old_secrets, UNSUBSCRIBE, token, 2)
     return UnsubscribeClaim(numbers[0], numbers[1] or None)
+
+
+@dataclass(frozen=True, slots=True)
+class IssueTestClaim:
+    """What a test-send token says: a test of this issue, as the subscribers of this list get
+    it. No subscriber: it can only ever show a "this was a test" page."""
+
+    issue_id: int
+    list_id: int
+
+
+def sign_test_token(secret: str, issue_id: int, list_id: int) -> str:
+    return _sign(secret, TEST_SEND, [issue_id, list_id])
+
+
+def read_test_token(secret: str, token: str, *, old_secrets: Sequence[str] = ()) -> IssueTestClaim:
+    """The claim in a test-send token, or ``InvalidInput`` if it is forged, tampered,
+    malformed, or another kind of token (an unsubscribe token is never a test)."""
+    issue_id, list_id = _verify(secret, old_secrets, TEST_SEND, token, 2)
+    return IssueTestClaim(issue_id, list_id)
 
 
 def confirm_token(secret: str, subscriber_id: int, list_id: int, now: dt.datetime) -> str:

@@ -21,6 +21,7 @@ from newsletter.subscribers import consent, optout, signup
 from newsletter.subscribers.address import normalise_email
 from newsletter.subscribers.models import MailingList
 from newsletter.subscribers.service import find_list, list_slug
+from newsletter.subscribers.tokens import read_test_token
 from newsletter.web.context import (
     client_ip,
     evidence,
@@ -46,6 +47,8 @@ Field = Annotated[str, Form(max_length=1000)]
 @router.get("/u/{token}", response_class=HTMLResponse)
 def unsubscribe_page(request: Request, token: Token) -> HTMLResponse:
     """The landing page of the unsubscribe link: one button, which list, the preferences."""
+    if (test := _test_send(request, token)) is not None:
+        return test
     with transaction(request) as session:
         target = optout.unsubscribe_target(session, settings_of(request).secret_key, token)
     return render(request, "unsubscribe.html", {"target": target, "token": token})
@@ -61,6 +64,8 @@ def one_click_unsubscribe(
     token; 200 at once, never a redirect. Again: 200 and nothing changes."""
     if list_unsubscribe != ONE_CLICK:
         raise HTTPException(status_code=400, detail="Expected the form field List-Unsubscribe.")
+    if (test := _test_send(request, token)) is not None:
+        return test
     facts = evidence(request)
     with transaction(request) as session:
         target = optout.unsubscribe_one_click(
@@ -72,6 +77,16 @@ def one_click_unsubscribe(
             user_agent=facts.user_agent,
         )
     return render(request, "unsubscribed.html", {"target": target, "token": token})
+
+
+def _test_send(request: Request, token: str) -> HTMLResponse | None:
+    """The page for the unsubscribe link of a test send (``delivery/testsend.py``): it names no
+    subscriber, so it explains and changes nothing. None for any other token."""
+    try:
+        claim = read_test_token(settings_of(request).secret_key, token)
+    except InvalidInput:
+        return None
+    return render(request, "test_send.html", {"claim": claim})
 
 
 @router.get("/unsubscribe", response_class=HTMLResponse)

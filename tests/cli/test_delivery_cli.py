@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import SAMPLE_BULLETIN, Run
+from tests.conftest import SAMPLE_BULLETIN, Run, assert_one_line_error
 from tests.delivery.relay import Relay, running_relay
 
 
@@ -127,6 +127,29 @@ def test_test_send_mails_the_given_addresses_only(
     assert result.json()["results"][0]["result"].startswith("accepted")
     assert relay.handler.copies() == {"editor@example.org": 1}
     assert relay.handler.accepted[0].message()["Subject"].startswith("[TEST] ")
+
+
+def test_test_send_prints_the_documented_json_and_asks_for_a_list_among_several(
+    run_cli: Run, relay: Relay, tmp_path: object
+) -> None:
+    issue_id = prepare(run_cli, relay, tmp_path)
+    env = {"NEWSLETTER_SMTP_URL": relay.env_url}
+    run_cli("list", "create", "alerts")
+
+    unsure = run_cli("test-send", str(issue_id), "--to", "ed@example.org", env=env)
+    chosen = run_cli(
+        "test-send", str(issue_id), "--to", "ed@example.org", "--list", "alerts", "--json", env=env
+    )
+
+    assert "give --list NAME" in assert_one_line_error(unsure, 2)
+    assert chosen.exit_code == 0, chosen.stderr
+    assert chosen.json() == {
+        "issue": issue_id,
+        "list": "alerts",
+        "dkim": False,
+        "results": [{"to": "ed@example.org", "result": "accepted: 2.0.0 Ok: queued as Q1"}],
+    }
+    assert relay.handler.copies() == {"ed@example.org": 1}
 
 
 def test_send_to_a_segment_mails_only_its_matches(

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import json
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+
+from newsletter.config import Settings
+from newsletter.db import session_scope
+from newsletter.errors import StorageError
+from newsletter.subscribers import importer
+from newsletter.subscribers.importjob import ImportJobReport
+from newsletter.subscribers.models import ImportJob, ImportJobStatus
+from tests.conftest import assert_one_line_error
 
 SAMPLE = Path(__file__).resolve().parents[2] / "newsletter" / "samples" / "subscribers.csv"
 
@@ -47,13 +57,123 @@ def test_import_prints_the_counts_document(run_cli, people: Path) -> None:  # ty
     result = run_cli("subscribers", "import", str(people), "--list", "weekly", "--json")
 
     assert result.exit_code == 0, result.stderr
-    assert result.json() == {
+    document = result.json()
+    assert isinstance(document.pop("job"), int)
+    assert document == {
         "created": 2,
         "updated": 0,
         "unchanged": 1,
         "error_count": 1,
         "errors": [{"line": 5, "error": "There must be something after the @-sign."}],
     }
+
+
+def test_an_import_is_a_job_whose_status_any_process_can_read(run_cli, people: Path) -> None:  # type: ignore[no-untyped-def]
+    run_cli("list", "create", "weekly")
+    job = run_cli("subscribers", "import", str(people), "--list", "weekly", "--json").json()["job"]
+
+    status = run_cli("subscribers", "import-status", str(job), "--json")
+
+    assert status.exit_code == 0, status.stderr
+    document = status.json()
+    assert set(document) == {
+        "job", "status", "list", "file", "bytes", "rows_done", "created", "updated",
+        "unchanged", "error_count", "errors", "error", "queued_at", "started_at",
+        "finished_at", "updated_at",
+    }  # fmt: skip
+    assert {k: document[k] for k in ("job", "status", "list", "file", "bytes", "error")} == {
+        "job": job,
+        "status": "done",
+        "list": "weekly",
+        "file": "people.csv",
+        "bytes": people.stat().st_size,
+        "error": None,
+    }
+    assert (document["rows_done"], document["created"], document["error_count"]) == (4, 2, 1)
+    assert document["errors"] == [{"line": 5, "error": "There must be something after the @-sign."}]
+    human = run_cli("subscribers", "import-status", str(job)).stdout
+    assert f"import job {job} (people.csv into weekly): done" in human
+    assert "line 5: There must be something after the @-sign." in human
+
+
+def test_an_import_shows_its_progress_on_stderr(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    big = tmp_path / "big.csv"
+    big.write_text("email\n" + "".join(f"user{n}@example.com\n" for n in range(12_000)))
+    run_cli("list", "create", "weekly")
+
+    result = run_cli("subscribers", "import", str(big), "--list", "weekly")
+
+    assert result.exit_code == 0, result.stderr
+    assert "10,000 rows imported" in result.stderr
+    assert "12,000 rows imported" in result.stderr
+    assert "created 12000, updated 0, unchanged 0, errors 0" in result.stdout
+
+
+def test_a_failed_import_keeps_its_reason_for_import_status(  # type: ignore[no-untyped-def]
+    run_cli, people: Path, committed_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_cli("list", "create", "weekly")
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise StorageError("disk full")
+
+    monkeypatch.setattr(importer, "import_batch", full_disk)
+
+    failed = run_cli("subscribers", "import", str(people), "--list", "weekly")
+    with session_scope(committed_settings) as session:
+        job = str(session.scalars(sa.select(ImportJob.id)).one())
+    status = run_cli("subscribers", "import-status", job, "--json")
+    waited = run_cli("subscribers", "import-status", job, "--wait")
+
+    assert assert_one_line_error(failed, 1) == "error: StorageError: disk full"
+    assert status.exit_code == 0
+    assert (status.json()["status"], status.json()["error"]) == (
+        "failed",
+        "StorageError: disk full",
+    )
+    assert assert_one_line_error(waited, 1) == (
+        f"error: ImportFailed: import job {job} failed: StorageError: disk full"
+    )
+
+
+def test_a_waiting_import_says_once_that_its_job_waits_or_went_quiet(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from newsletter.cli.subscriber_import import STALE_SECONDS, _FollowNotes
+
+    now = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
+    notes = _FollowNotes(7)
+
+    for status, quiet in [("queued", 0), ("queued", 0), ("running", 1), ("running", 1)]:
+        notes.show(job_status(status, updated_at=now - dt.timedelta(seconds=quiet)), now)
+    for _ in range(2):
+        notes.show(job_status("running", now - dt.timedelta(seconds=STALE_SECONDS + 1)), now)
+
+    said = capsys.readouterr().err.splitlines()
+    assert said == [
+        "import job 7 queued, waiting for a worker (Ctrl-C stops waiting, not the import)",
+        f"import job 7: no progress for {STALE_SECONDS + 1} s; if its worker died, the broker "
+        "gives the job to another one after its visibility timeout, and the import starts "
+        "again (nothing is added twice)",
+    ]
+
+
+def job_status(status: str, updated_at: dt.datetime) -> ImportJobReport:
+    return ImportJobReport(
+        job_id=7, status=ImportJobStatus(status), list_name="weekly", file_name="people.csv",
+        size_bytes=10, rows_done=0, created=0, updated=0, unchanged=0, error_count=0,
+        errors=(), failure=None, error=None, queued_at=updated_at, started_at=None,
+        finished_at=None, updated_at=updated_at,
+    )  # fmt: skip
+
+
+def test_no_wait_needs_a_broker(run_cli, people: Path) -> None:  # type: ignore[no-untyped-def]
+    run_cli("list", "create", "weekly")
+
+    result = run_cli("subscribers", "import", str(people), "--list", "weekly", "--no-wait")
+
+    assert "NEWSLETTER_BROKER_URL" in assert_one_line_error(result, 2)
+    assert run_cli("subscriber", "show", "bob@example.com").exit_code == 2  # nothing imported
 
 
 def test_the_sample_file_imports_with_its_bad_rows_reported(run_cli) -> None:  # type: ignore[no-untyped-def]
@@ -148,6 +268,7 @@ def test_segment_create_and_count(run_cli, people: Path) -> None:  # type: ignor
         ("subscribers", "import", "{people}", "--list", "nope", "--json"),
         ("segment", "create", "bad", "--list", "weekly", "--where", "city = ", "--json"),
         ("subscriber", "show", "nobody@example.com", "--json"),
+        ("subscribers", "import-status", "99", "--json"),
     ],
 )
 def test_user_mistakes_are_one_json_line_and_exit_code_2(  # type: ignore[no-untyped-def]

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from newsletter.config import Settings
+from newsletter.db import session_scope
 from newsletter.subscribers.csvfile import read_csv
 from newsletter.subscribers.importer import BatchCounts, ImportMode, import_batch
 from newsletter.subscribers.models import ConsentSource, MailingList
@@ -64,3 +68,22 @@ def write_csv(tmp_path: Path) -> Callable[[str], Path]:
         return path
 
     return write
+
+
+def wait_until_the_killed_writers_are_gone(settings: Settings) -> None:
+    """After a SIGKILL of an importing process: on PostgreSQL its server backends may still be
+    finishing a COMMIT the process had sent, so wait until no other backend of this database
+    is busy before counting what was committed. (On SQLite a dead process commits nothing.)"""
+    if not settings.database_url.startswith("postgresql"):
+        return
+    busy = sa.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')"
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        with session_scope(settings) as session:
+            if not session.scalar(busy):
+                return
+        assert time.monotonic() < deadline, "the killed importer's backends did not end"
+        time.sleep(0.05)

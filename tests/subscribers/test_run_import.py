@@ -28,6 +28,7 @@ from newsletter.subscribers.models import (
 )
 from newsletter.subscribers.service import create_list
 from tests.conftest import REPO, make_env
+from tests.subscribers.conftest import wait_until_the_killed_writers_are_gone
 
 WriteCsv = Callable[..., Path]
 
@@ -186,6 +187,7 @@ def test_an_import_killed_half_way_and_run_again_holds_each_row_once(
         child.send_signal(signal.SIGKILL)
     finally:
         child.wait()
+    wait_until_the_killed_writers_are_gone(committed_settings)
     committed = counts(committed_settings)
     assert 0 < committed[0] < rows, "the kill did not land half-way"
     assert committed[0] % 500 == 0  # whole batches only

@@ -13,7 +13,9 @@ from newsletter.subscribers import tokens
 from newsletter.subscribers.tokens import (
     confirm_token,
     read_confirm_token,
+    read_test_token,
     read_unsubscribe_token,
+    sign_test_token,
     unsubscribe_mailto,
     unsubscribe_token,
     unsubscribe_url,
@@ -94,3 +96,35 @@ def test_the_mailto_local_part_fits_in_64_octets() -> None:
 
 def test_signatures_are_compared_in_constant_time() -> None:
     assert "hmac.compare_digest(" in inspect.getsource(tokens._verify)
+
+
+def test_a_test_send_token_names_the_issue_and_the_list() -> None:
+    token = sign_test_token(TEST_SECRET, 17, 3)
+
+    claim = read_test_token(TEST_SECRET, token.upper())  # lower-cased or not, as the others
+
+    assert (claim.issue_id, claim.list_id) == (17, 3)
+    assert len(token) <= len(unsubscribe_token(TEST_SECRET, 17, 3))
+
+
+def test_a_test_send_token_never_unsubscribes_and_an_unsubscribe_token_is_no_test() -> None:
+    # Same numbers, same key: only the kind differs, and the kind is under the MAC.
+    test = sign_test_token(TEST_SECRET, 42, 1)
+    real = unsubscribe_token(TEST_SECRET, 42, 1)
+
+    with pytest.raises(InvalidInput):
+        read_unsubscribe_token(TEST_SECRET, test)
+    with pytest.raises(InvalidInput):
+        read_unsubscribe_token(TEST_SECRET, "u" + test[1:])
+    with pytest.raises(InvalidInput):
+        read_test_token(TEST_SECRET, real)
+    with pytest.raises(InvalidInput):
+        read_test_token(TEST_SECRET, "t" + real[1:])
+
+
+def test_a_test_send_token_signed_with_another_key_is_refused_unless_kept() -> None:
+    token = sign_test_token(OTHER_SECRET, 42, 1)
+
+    with pytest.raises(InvalidInput):
+        read_test_token(TEST_SECRET, token)
+    assert read_test_token(TEST_SECRET, token, old_secrets=[OTHER_SECRET]).issue_id == 42

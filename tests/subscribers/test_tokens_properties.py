@@ -14,7 +14,9 @@ from newsletter.subscribers.tokens import (
     confirm_token,
     key_id,
     read_confirm_token,
+    read_test_token,
     read_unsubscribe_token,
+    sign_test_token,
     unsubscribe_token,
 )
 from tests.conftest import TEST_SECRET
@@ -25,7 +27,14 @@ ID = st.integers(0, 2**63 - 1)
 # Shaped like ours: a kind, our key id, base-36 numbers, a MAC-like tail, in any mix.
 TOKEN_LIKE = st.lists(
     st.one_of(
-        st.sampled_from(["u" + key_id(TEST_SECRET), "c" + key_id(TEST_SECRET), "u0000"]),
+        st.sampled_from(
+            [
+                "u" + key_id(TEST_SECRET),
+                "c" + key_id(TEST_SECRET),
+                "t" + key_id(TEST_SECRET),
+                "u0000",
+            ]
+        ),
         st.text(alphabet="0123456789abcdefghijklmnopqrstuvwxyz", max_size=30),
     ),
     max_size=6,
@@ -73,3 +82,25 @@ def test_a_confirm_token_read_at_any_time_gives_a_claim_or_invalid_input(
     except InvalidInput:
         return
     assert (claim.subscriber_id, claim.list_id) == (subscriber_id, list_id)
+
+
+@given(ANY_TOKEN)
+def test_any_test_send_token_gives_a_claim_or_invalid_input(token: str) -> None:
+    with contextlib.suppress(InvalidInput):
+        read_test_token(TEST_SECRET, token, old_secrets=[OTHER_SECRET])
+
+
+@given(ID, ID)
+def test_every_test_send_token_reads_back_and_never_as_an_unsubscribe_token(
+    issue_id: int, list_id: int
+) -> None:
+    token = sign_test_token(TEST_SECRET, issue_id, list_id)
+
+    claim = read_test_token(TEST_SECRET, token)
+
+    assert (claim.issue_id, claim.list_id) == (issue_id, list_id)
+    try:
+        read_unsubscribe_token(TEST_SECRET, token)
+    except InvalidInput:
+        return
+    raise AssertionError("a test-send token was read as an unsubscribe token")

@@ -156,3 +156,21 @@ def test_a_post_without_the_one_click_field_changes_nothing(
 
     assert response.status_code == 400
     assert subscription_status(web_settings, reader) is SubscriptionStatus.CONFIRMED
+
+
+def test_the_link_of_a_test_send_says_so_and_changes_nothing(
+    client: TestClient, web_settings: Settings, reader: Reader
+) -> None:
+    from newsletter.subscribers.tokens import sign_test_token
+
+    token = sign_test_token(web_settings.secret_key, 7, reader.list_id)
+    before = consent_events(web_settings)
+
+    page = client.get(f"/u/{token}")
+    posted = client.post(f"/u/{token}", data=ONE_CLICK)
+
+    assert page.status_code == posted.status_code == 200
+    assert "This was a test" in page.text
+    assert "This was a test" in posted.text
+    assert subscription_status(web_settings, reader) == SubscriptionStatus.CONFIRMED
+    assert consent_events(web_settings) == before
