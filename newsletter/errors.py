@@ -8,6 +8,8 @@ The tree::
     │   ├── InvalidInput           a file or value that cannot be accepted (knows its line)
     │   │   └── AlreadyExists      a name that is taken (also when a concurrent create won)
     │   ├── InvalidTransition      a status change the lifecycle does not allow
+    │   ├── AlreadySent            an issue sent (or being sent) to that audience already;
+    │   │                          names the earlier campaign (``send --again`` overrides)
     │   ├── ConfigError            a bad NEWSLETTER_* setting (a database that does not exist,
     │   │                          a read-only database file for a command that writes, ...)
     │   ├── SchemaOutOfDate        the database schema is not the one this version needs
@@ -69,6 +71,14 @@ class AlreadyExists(InvalidInput):
 
 class InvalidTransition(UserError):
     """A status change that the lifecycle does not allow."""
+
+
+class AlreadySent(UserError):
+    """The issue went (or is going) to this list or segment already: one send per audience."""
+
+    def __init__(self, message: str, *, campaign_id: int) -> None:
+        self.campaign_id = campaign_id
+        super().__init__(message)
 
 
 class ConfigError(UserError):

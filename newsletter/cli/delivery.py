@@ -30,6 +30,13 @@ def register(cli: click.Group) -> None:
 @click.option("--segment", help="Only the subscribers a saved segment of one list matches.")
 @click.option("--at", "send_at", help="Start at this ISO time (e.g. 2026-12-01T08:00+06:00).")
 @click.option("--wait", is_flag=True, help="Stay until every recipient is done, with progress.")
+@click.option(
+    "--again",
+    is_flag=True,
+    help="Send although the issue went to this audience already (asks first, saying how many "
+    "people would get it a second time).",
+)
+@click.option("--yes", is_flag=True, help="With --again: do not ask (for scripts).")
 @json_option
 def send(
     issue_id: int,
@@ -37,10 +44,18 @@ def send(
     segment: str | None,
     send_at: str | None,
     wait: bool,
+    again: bool,
+    yes: bool,
     as_json: bool,
 ) -> None:
-    """Send issue ISSUE_ID to the subscribers of the given lists (each person once)."""
+    """Send issue ISSUE_ID to the subscribers of the given lists (each person once).
+
+    An issue goes to a list or segment once: a second `send` is refused, naming the first
+    campaign; `--again` sends one more round after a confirmation.
+    """
     config = settings()
+    if again and not yes:
+        _confirm_again(issue_id, list(list_names), segment)
     now = jobs.utcnow()
     with transaction() as session:
         campaign = service.create_campaign(
@@ -49,6 +64,7 @@ def send(
             list_names=list(list_names),
             segment_name=segment,
             send_at=_iso_time(send_at) if send_at else None,
+            again=again,
         )
         recipients = service.schedule_or_start(session, config, campaign, now)
         campaign_id = campaign.id
@@ -60,6 +76,29 @@ def send(
             as_json,
             _print_report,
         )
+
+
+def _confirm_again(issue_id: int, list_names: list[str], segment: str | None) -> None:
+    with reading() as session:
+        earlier = service.earlier_send(
+            session, issue_id=issue_id, list_names=list_names, segment_name=segment
+        )
+    if earlier is None:
+        return  # a first send: nothing to confirm
+    question = (
+        f"issue {issue_id} went to this audience in campaign {earlier.campaign_id} "
+        f"({earlier.status}); {earlier.repeat_recipients} people would receive it a second "
+        "time. Send again?"
+    )
+    if not _confirmed(question):
+        raise InvalidInput("not sent again: answer y to the question, or pass --yes")
+
+
+def _confirmed(question: str) -> bool:
+    try:
+        return click.confirm(question, default=False, err=True)
+    except (click.Abort, EOFError, OSError):  # no terminal to ask, or Ctrl-C / Ctrl-D
+        return False
 
 
 @click.group()

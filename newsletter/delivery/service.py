@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from newsletter.config import Settings
@@ -23,7 +24,7 @@ from newsletter.delivery.models import (
     Delivery,
 )
 from newsletter.delivery.sender import finish_if_done
-from newsletter.errors import ConfigError, InvalidInput, InvalidTransition, NotFound
+from newsletter.errors import AlreadySent, ConfigError, InvalidInput, InvalidTransition, NotFound
 from newsletter.issues.models import IssueStatus
 from newsletter.issues.service import get_issue
 from newsletter.render import service as render_service
@@ -57,8 +58,15 @@ def create_campaign(
     list_names: list[str],
     send_at: dt.datetime | None = None,
     segment_name: str | None = None,
+    again: bool = False,
 ) -> Campaign:
-    """An issue to one or more lists, or to a segment (a saved filter over one list)."""
+    """An issue to one or more lists, or to a segment (a saved filter over one list).
+
+    One send per issue and audience: when the issue went (or is going) to the same lists or
+    segment already, ``AlreadySent`` names the earlier campaign, unless ``again`` asks for one
+    more round. The database's unique constraint is the guard, not the look-up before it: of
+    two sends at the same moment one inserts, the other is refused.
+    """
     segment = get_segment(session, segment_name) if segment_name else None
     list_ids = [get_list(session, name).id for name in dict.fromkeys(list_names)]
     if segment is not None:
@@ -67,15 +75,90 @@ def create_campaign(
         list_ids = [segment.list_id]
     if not list_ids:
         raise InvalidInput("a campaign needs at least one list (--list NAME) or a --segment")
+    issue = get_issue(session, issue_id)
+    audience_key = audience.key(list_ids, segment.id if segment else None)
+    earlier = _last_round(session, issue_id, audience_key)
+    if earlier is not None and not again:
+        raise _already_sent(session, earlier)
     campaign = Campaign(
-        issue=get_issue(session, issue_id),
+        issue=issue,
         send_at=send_at,
         segment=segment,
         lists=[CampaignList(list_id=list_id) for list_id in list_ids],
+        audience_key=audience_key,
+        audience_round=(earlier.audience_round or 0) + 1 if earlier else 1,
     )
-    session.add(campaign)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(campaign)
+    except IntegrityError:
+        winner = _last_round(session, issue_id, audience_key)
+        if winner is None:  # pragma: no cover - the constraint names a row that exists
+            raise
+        raise _already_sent(session, winner) from None
     return campaign
+
+
+def _last_round(session: Session, issue_id: int, audience_key: str) -> Campaign | None:
+    """The latest campaign of the issue to this audience that holds a round."""
+    return session.scalar(
+        select(Campaign)
+        .where(
+            Campaign.issue_id == issue_id,
+            Campaign.audience_key == audience_key,
+            Campaign.audience_round.is_not(None),
+        )
+        .order_by(Campaign.audience_round.desc())
+        .limit(1)
+    )
+
+
+def _already_sent(session: Session, earlier: Campaign) -> AlreadySent:
+    counts = ledger.status_counts(session, earlier.id)
+    shown = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
+    what = "was sent" if earlier.status is CampaignStatus.SENT else "is being sent"
+    if earlier.status in (CampaignStatus.SCHEDULED, CampaignStatus.DRAFT):
+        what = "is scheduled"
+    elif earlier.status is CampaignStatus.CANCELLED:
+        what = "was partly sent"
+    return AlreadySent(
+        f"issue {earlier.issue_id} {what} to this audience by campaign {earlier.id} "
+        f"({earlier.status}{': ' + shown if shown else ''}); "
+        "`send --again` sends it once more",
+        campaign_id=earlier.id,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierSend:
+    """What `send --again` must state before it sends: the last round and who got it."""
+
+    campaign_id: int
+    status: str
+    counts: dict[str, int]
+    repeat_recipients: int  # people who got it (or are getting it) and would get it again
+
+
+def earlier_send(
+    session: Session, *, issue_id: int, list_names: list[str], segment_name: str | None = None
+) -> EarlierSend | None:
+    """The latest round of the issue to this audience, and how many would get it twice."""
+    segment = get_segment(session, segment_name) if segment_name else None
+    list_ids = (
+        [segment.list_id]
+        if segment is not None
+        else [get_list(session, name).id for name in dict.fromkeys(list_names)]
+    )
+    audience_key = audience.key(list_ids, segment.id if segment else None)
+    earlier = _last_round(session, issue_id, audience_key)
+    if earlier is None:
+        return None
+    return EarlierSend(
+        campaign_id=earlier.id,
+        status=str(earlier.status),
+        counts=ledger.status_counts(session, earlier.id),
+        repeat_recipients=audience.repeat_recipients(session, issue_id, audience_key),
+    )
 
 
 def get_campaign(session: Session, campaign_id: int) -> Campaign:
@@ -186,8 +269,11 @@ def resume(session: Session, campaign_id: int, now: dt.datetime | None = None) -
 
 def cancel(session: Session, campaign_id: int, now: dt.datetime) -> Campaign:
     campaign = get_campaign(session, campaign_id)
+    never_started = campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
     campaign.transition(CampaignStatus.CANCELLED, "cancelled by an editor", at=now)
     campaign.finished_at = now
+    if never_started:
+        campaign.audience_round = None  # nobody was mailed: the audience is free again
     return campaign
 
 
