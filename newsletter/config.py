@@ -152,8 +152,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("NEWSLETTER_BATCH_SIZE", "500", "Recipients per batch task."),
     Variable(
         "NEWSLETTER_LEASE_SECONDS",
-        "300",
-        "How long a worker's claim on a batch lasts before another worker may take it over.",
+        "30",
+        "How long a worker's claim on a batch and its lane lasts without being renewed; a live "
+        "batch renews both every third of it, so a dead worker's rows are taken over within "
+        "this (plus one tick).",
     ),
     Variable(
         "NEWSLETTER_DKIM_KEY_FILE",
@@ -356,10 +358,25 @@ def _mailbox(value: str) -> Address:
     return Address(display_name=name, username=user, domain=domain.lower())
 
 
+# Characters a link built on the base URL cannot carry in an HTML attribute, a header's <…> or
+# a plain-text line: checked here, once, rather than by every recipient's message.
+_URL_UNSAFE = frozenset(" \t\"'`<>\\^{}|")
+
+
 def _base_url(value: str) -> str:
+    unsafe = (c for c in value if c in _URL_UNSAFE or not c.isprintable() or not c.isascii())
+    bad = next(unsafe, None)
+    if bad is not None:
+        raise ValueError(f"{bad!r} cannot be part of a link (percent-encode it, or remove it)")
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("expected an absolute http(s):// URL")
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ValueError("links are made by adding a path: no ?query or #fragment")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise ValueError(f"bad port: {exc}") from exc
     return value.rstrip("/")
 
 

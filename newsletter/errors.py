@@ -24,7 +24,10 @@ The tree::
     │   │   └── RelayUnavailableError      the relay dropped us or said 421; says nothing of
     │   │       │                          the recipient (maybe_delivered: after the final dot)
     │   │       └── RelayUnreachableError  no connection at all: wait for the relay
-    │   └── PermanentDeliveryError     do not retry (5xx)
+    │   ├── PermanentDeliveryError     do not retry (5xx)
+    │   └── UndeliverableAddress       an address this relay cannot carry (a non-ASCII local
+    │                                  part without SMTPUTF8): found before the fence, the row
+    │                                  fails and the batch goes on
 
 A bounce that cannot be read is not an error: ``parse_bounce`` classifies it as unparseable.
 
@@ -150,6 +153,14 @@ class RelayUnreachableError(RelayUnavailableError):
 
 class PermanentDeliveryError(DeliveryError):
     """Do not retry: a 5xx reply."""
+
+
+class UndeliverableAddress(DeliveryError):
+    """The recipient's address cannot be sent through this relay; nothing was sent.
+
+    Not a bounce (the relay never saw it) and not the campaign's fault: the row is ``failed``
+    with the reason, and `campaign resend --unsent` may try it through a relay that can.
+    """
 
 
 # errno values that say the machine, not the path, is at fault: retrying elsewhere or later

@@ -228,12 +228,13 @@ def send_context(settings: Settings, transport: SmtpTransport) -> SendContext:
     )
 
 
-_templates: dict[tuple[str, int], CampaignMessage] = {}
+_templates: dict[tuple[str, int, dt.datetime], CampaignMessage] = {}
 
 
 def _campaign_message(settings: Settings, session: Session, campaign_id: int) -> CampaignMessage:
-    # A campaign's issue is frozen once it starts, so its template can be kept for the process.
-    key = (settings.database_url, campaign_id)
+    # A campaign's issue is frozen once it starts, so its template can be kept for the process;
+    # the key names the row itself (an id alone may be reused by a rebuilt SQLite file).
+    key = (settings.database_url, campaign_id, delivery_service.created_at(session, campaign_id))
     if key not in _templates:
         _templates[key] = delivery_service.campaign_message(session, settings, campaign_id)
     return _templates[key]

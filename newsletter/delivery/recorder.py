@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -83,7 +82,6 @@ class Recorder:
         self._pending: list[tuple[Claimed, Decision]] = []
         self._skipped: list[int] = []
         self._in_flight: Claimed | None = None
-        self._last_renewal = time.monotonic()
 
     # --- what the loop tells the recorder -------------------------------------------------
 
@@ -100,11 +98,18 @@ class Recorder:
             self.ctx.transport.close()
         self._add(row, decision)
 
+    def undeliverable(self, row: Claimed, error: Exception) -> None:
+        """The message could not be addressed or built: the row fails, never in flight.
+
+        No SMTP attempt was made, so neither the row's attempts nor the breaker count it.
+        """
+        outcome = Outcome(DeliveryStatus.FAILED, reply=str(error), counts_as_attempt=False)
+        self._pending.append((row, Decision(outcome)))
+
     def fence(self, row: Claimed, mid: str) -> Fence:
         """Record earlier outcomes and mark ``row`` in flight, in one transaction."""
         now = self.ctx.clock()
         with self._transaction() as session:
-            self._renew(session, now)
             if self._postgresql and self._one_plain_outcome():
                 previous, decision = self._pending.pop()
                 marked = fence.record_and_mark(
@@ -242,10 +247,3 @@ class Recorder:
                 holds.reset_streak(session, self.campaign_id, domain)
                 domains.streaking.discard(domain)
         return decision
-
-    def _renew(self, session: Session, now: dt.datetime) -> None:
-        lease = self.ctx.settings.lease_seconds
-        if time.monotonic() - self._last_renewal < lease / 3:
-            return
-        ledger.renew_lease(session, owner=self.ctx.owner, now=now, lease_seconds=lease)
-        self._last_renewal = time.monotonic()

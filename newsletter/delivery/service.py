@@ -15,7 +15,12 @@ from newsletter.db import utcnow
 from newsletter.delivery import audience, holds, ledger
 from newsletter.delivery.context import CampaignMessage
 from newsletter.delivery.holds import Hold
-from newsletter.delivery.message import CampaignHeaders, MessageTemplate
+from newsletter.delivery.message import (
+    CampaignHeaders,
+    MessageTemplate,
+    RecipientValues,
+    message_id,
+)
 from newsletter.delivery.models import (
     OPEN_STATUSES,
     Campaign,
@@ -31,6 +36,7 @@ from newsletter.render import service as render_service
 from newsletter.subscribers.models import MailingList
 from newsletter.subscribers.segments import get_segment
 from newsletter.subscribers.service import get_list
+from newsletter.subscribers.tokens import unsubscribe_mailto, unsubscribe_token, unsubscribe_url
 
 RATE_WINDOW_SECONDS = 60
 FEEDBACK_TENANT = "nl"
@@ -166,6 +172,14 @@ def get_campaign(session: Session, campaign_id: int) -> Campaign:
     if campaign is None:
         raise NotFound(f"no campaign with id {campaign_id}")
     return campaign
+
+
+def created_at(session: Session, campaign_id: int) -> dt.datetime:
+    """When the campaign was made: with its id, what tells it from any other row."""
+    made = session.scalar(select(Campaign.created_at).where(Campaign.id == campaign_id))
+    if made is None:
+        raise NotFound(f"no campaign with id {campaign_id}")
+    return made
 
 
 def schedule_or_start(
@@ -319,16 +333,32 @@ def report(session: Session, campaign_id: int, now: dt.datetime) -> CampaignRepo
 
 
 def campaign_message(session: Session, settings: Settings, campaign_id: int) -> CampaignMessage:
-    """The campaign's MIME template, built from the issue's stored rendering."""
+    """The campaign's MIME template, built from the issue's stored rendering.
+
+    Raises ``UserError`` when no recipient's message could be built (a setting, a list name or
+    the issue is at fault): the send loop pauses the campaign with that reason instead of
+    failing recipients one by one. It renders one sample recipient to find out.
+    """
     campaign = get_campaign(session, campaign_id)
     rendering = render_service.rendering_for(session, settings, campaign.issue_id)
     first_list = session.get(MailingList, campaign.list_ids[0])
     assert first_list is not None
     headers = campaign_headers(settings, campaign.issue.subject, first_list, campaign.id)
-    return CampaignMessage(
-        campaign_id=campaign.id,
-        issue_id=campaign.issue_id,
-        template=MessageTemplate.build(headers, rendering.html, rendering.text),
+    template = MessageTemplate.build(headers, rendering.html, rendering.text)
+    template.render(_sample_recipient(settings, campaign), date=utcnow(), eight_bit=False)
+    return CampaignMessage(campaign_id=campaign.id, issue_id=campaign.issue_id, template=template)
+
+
+def _sample_recipient(settings: Settings, campaign: Campaign) -> RecipientValues:
+    """A recipient with nothing unusual: whatever fails for them fails for everyone."""
+    token = unsubscribe_token(settings.secret_key, 0, campaign.list_ids[0])
+    return RecipientValues(
+        email="sample@example.org",
+        name="Sample Reader",
+        message_id=message_id(0, campaign.id, settings.sending_domain, settings.secret_key),
+        unsubscribe_url=unsubscribe_url(settings, token),
+        unsubscribe_mailto=unsubscribe_mailto(settings, token),
+        view_url=f"{settings.base_url}/issues/{campaign.issue_id}",
     )
 
 

@@ -106,10 +106,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_relay(handler: RelayHandler | None = None, port: int | None = None) -> Iterator[Relay]:
+def running_relay(
+    handler: RelayHandler | None = None, port: int | None = None, **smtp_options: Any
+) -> Iterator[Relay]:
+    """An aiosmtpd relay; ``smtp_options`` go to its SMTP server (``enable_SMTPUTF8=True``)."""
     handler = handler or RelayHandler()
     port = port or free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **smtp_options)
     controller.start()
     try:
         yield Relay(handler, port)

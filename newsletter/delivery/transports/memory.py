@@ -53,6 +53,7 @@ class MemoryTransport:
     """Accepts everything not scripted otherwise; ``sent`` lists what was accepted, in order."""
 
     eight_bit: bool = True
+    smtputf8: bool = False
     sent: list[SentMessage] = field(default_factory=list)
     closed: bool = False
     _script: dict[str, _Answer | _Drop] = field(default_factory=dict)
@@ -67,7 +68,7 @@ class MemoryTransport:
 
     def send(self, envelope_from: str, recipient: str, message: bytes) -> SendResult:
         check_sender(envelope_from)
-        check_recipient(recipient)
+        check_recipient(recipient, smtputf8=self.smtputf8)
         if not self.eight_bit and not message.isascii():
             raise InvalidInput("8bit message for a relay without 8BITMIME; render 7bit")
         self.closed = False
