@@ -172,6 +172,17 @@ VARIABLES: tuple[Variable, ...] = (
         "Stable 5–15 character sender id at the end of Gmail's `Feedback-ID`.",
     ),
     Variable(
+        "NEWSLETTER_BOUNCE_MAILBOX",
+        None,
+        "Mailbox the bounces reach, polled by `newsletter worker` (embedded) or Celery beat: "
+        "`imaps://user:pass@host/INBOX` or `pop3s://user:pass@host`; unset: not polled.",
+    ),
+    Variable(
+        "NEWSLETTER_BOUNCE_POLL_SECONDS",
+        "300",
+        "How often the bounce mailbox is polled.",
+    ),
+    Variable(
         "NEWSLETTER_SOFT_BOUNCE_LIMIT",
         "3",
         "Soft bounces (from distinct campaigns) that mark a subscriber bounced.",
@@ -244,6 +255,8 @@ class Settings:
     dkim_selector: str
     dkim_domain: str
     feedback_id_sender: str
+    bounce_mailbox: str | None
+    bounce_poll_seconds: int
     soft_bounce_limit: int
     soft_bounce_days: int
     soft_bounce_stale_days: int
@@ -331,6 +344,10 @@ def load_settings(
         dkim_selector=parsed("NEWSLETTER_DKIM_SELECTOR", _dns_label),
         dkim_domain=raw("NEWSLETTER_DKIM_DOMAIN") or from_address.domain,
         feedback_id_sender=parsed("NEWSLETTER_FEEDBACK_ID_SENDER", _feedback_sender),
+        bounce_mailbox=parsed("NEWSLETTER_BOUNCE_MAILBOX", _mailbox_url)
+        if raw("NEWSLETTER_BOUNCE_MAILBOX")
+        else None,
+        bounce_poll_seconds=parsed("NEWSLETTER_BOUNCE_POLL_SECONDS", _positive_int),
         soft_bounce_limit=parsed("NEWSLETTER_SOFT_BOUNCE_LIMIT", _positive_int),
         soft_bounce_days=parsed("NEWSLETTER_SOFT_BOUNCE_DAYS", _non_negative_int),
         soft_bounce_stale_days=parsed("NEWSLETTER_SOFT_BOUNCE_STALE_DAYS", _positive_int),
@@ -378,6 +395,13 @@ def _base_url(value: str) -> str:
     except ValueError as exc:
         raise ValueError(f"bad port: {exc}") from exc
     return value.rstrip("/")
+
+
+def _mailbox_url(value: str) -> str:
+    # Parsed in full where it is used (bounces.sources.mailbox); only its kind is checked here.
+    if urlsplit(value).scheme not in ("imap", "imaps", "pop3", "pop3s") or "@" not in value:
+        raise ValueError("expected imaps://user:pass@host/FOLDER or pop3s://user:pass@host")
+    return value
 
 
 def parse_smtp_url(value: str) -> SmtpUrl:

@@ -44,6 +44,11 @@ def process_bounce(bounce_message_id: int) -> dict[str, Any]:
     return jobs.process_bounce(bounce_message_id)
 
 
+@app.task(name=jobs.task_name("poll_mailbox"))
+def poll_mailbox() -> dict[str, Any]:
+    return jobs.poll_mailbox()
+
+
 @app.task(name=jobs.task_name("purge_unconfirmed"))
 def purge_unconfirmed() -> dict[str, Any]:
     return jobs.purge_unconfirmed()

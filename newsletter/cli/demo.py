@@ -23,6 +23,7 @@ from newsletter.cli.issues import warn_if_over_budget
 from newsletter.config import PACKAGE_DIR, Settings, parse_smtp_url
 from newsletter.content.service import import_bulletin
 from newsletter.db import session_scope, upgrade
+from newsletter.delivery import report as delivery_report
 from newsletter.delivery import service as delivery_service
 from newsletter.issues.service import create_issue
 from newsletter.render import service as render_service
@@ -138,7 +139,7 @@ def send(config: Settings, issue_id: int, outbox: Path) -> None:
 
 def report(config: Settings, campaign_id: int) -> None:
     with session_scope(config) as session:
-        summary = delivery_service.report(session, campaign_id, jobs.utcnow())
+        summary = delivery_report.report(session, campaign_id, jobs.utcnow())
         bounces = campaign_bounce_summary(session, campaign_id)
         suppressed = [
             (s.email, str(s.status))

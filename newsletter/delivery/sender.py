@@ -124,6 +124,7 @@ def send_claimed(
                 outgoing = build(ctx, batch.message, row, mid)
             except (UndeliverableAddress, InvalidInput) as error:
                 recorder.undeliverable(row, error)
+                done(ctx)
                 continue
             except (RelayUnreachableError, ConfigError) as error:
                 rows.appendleft(row)
@@ -139,6 +140,7 @@ def send_claimed(
                 unsent.append(row)
                 continue
             if fenced is Fence.SUPPRESSED:
+                done(ctx)
                 continue
             try:
                 result = hand_over(ctx, row, outgoing)
@@ -154,6 +156,7 @@ def send_claimed(
             else:
                 recorder.sent(row, result)
                 sent += 1
+            done(ctx)
     finally:
         recorder.close([r.delivery_id for r in (*unsent, *rows)])
         push_attempts(ctx, recorder)
@@ -228,6 +231,12 @@ def cannot_connect(
             session, lane, schedule=ctx.settings.retry_schedule, now=ctx.clock(), error=str(error)
         )
     return StopReason.RELAY_UNREACHABLE
+
+
+def done(ctx: SendContext) -> None:
+    """One more recipient dealt with: tell whoever shows progress."""
+    if ctx.progress is not None:
+        ctx.progress()
 
 
 def take_tokens(ctx: SendContext, row: Claimed) -> None:

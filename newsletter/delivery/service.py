@@ -14,7 +14,6 @@ from newsletter.config import Settings
 from newsletter.db import utcnow
 from newsletter.delivery import audience, holds, ledger
 from newsletter.delivery.context import CampaignMessage
-from newsletter.delivery.holds import Hold
 from newsletter.delivery.message import (
     CampaignHeaders,
     MessageTemplate,
@@ -22,11 +21,11 @@ from newsletter.delivery.message import (
     message_id,
 )
 from newsletter.delivery.models import (
-    OPEN_STATUSES,
     Campaign,
     CampaignList,
     CampaignStatus,
     Delivery,
+    DeliveryStatus,
 )
 from newsletter.delivery.sender import finish_if_done
 from newsletter.errors import AlreadySent, ConfigError, InvalidInput, InvalidTransition, NotFound
@@ -38,23 +37,7 @@ from newsletter.subscribers.segments import get_segment
 from newsletter.subscribers.service import get_list
 from newsletter.subscribers.tokens import unsubscribe_mailto, unsubscribe_token, unsubscribe_url
 
-RATE_WINDOW_SECONDS = 60
 FEEDBACK_TENANT = "nl"
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignReport:
-    campaign_id: int
-    issue_id: int
-    status: str
-    reason: str | None
-    reply: str | None  # the relay's reply behind an automatic pause
-    since: dt.datetime | None  # when the campaign entered its status, if known
-    holds: list[Hold]  # domains the circuit breaker holds for this campaign
-    recipients: int
-    counts: dict[str, int]
-    rate_per_second: float  # messages accepted by the relay over the last minute
-    eta_seconds: float | None  # None when nothing is moving
 
 
 def create_campaign(
@@ -257,16 +240,27 @@ class Resumed:
     campaign: Campaign
     released: list[str]  # domains the circuit breaker held
     requeued: int  # rows whose last reply was a policy rejection, queued again
+    started: int | None = None  # a scheduled campaign started now: its recipients
 
 
-def resume(session: Session, campaign_id: int, now: dt.datetime | None = None) -> Resumed:
+def resume(
+    session: Session, settings: Settings, campaign_id: int, now: dt.datetime | None = None
+) -> Resumed:
     """Go on sending: release the domains the breaker held and retry the rows held by policy.
 
-    Works on a paused campaign, on a sending one with held domains, and on a finished one whose
-    last rows failed on policy rejections.
+    Works on a paused campaign, on a sending one with held domains, on a finished one whose
+    last rows failed on policy rejections, and on a scheduled one, which starts now.
     """
     now = now or utcnow()
     campaign = get_campaign(session, campaign_id)
+    if campaign.status is CampaignStatus.SCHEDULED:
+        started = start_campaign(session, settings, campaign_id, now)
+        return Resumed(campaign, [], 0, started=started)
+    if campaign.status is CampaignStatus.CANCELLED:
+        raise InvalidTransition(
+            f"campaign {campaign_id} is cancelled; `campaign resend {campaign_id} --unsent` "
+            "sends the rest as a new run"
+        )
     if campaign.status not in (CampaignStatus.PAUSED, CampaignStatus.SENDING, CampaignStatus.SENT):
         campaign.transition(CampaignStatus.SENDING)  # raises InvalidTransition, says why
     released = holds.release_holds(session, campaign_id)
@@ -291,45 +285,46 @@ def cancel(session: Session, campaign_id: int, now: dt.datetime) -> Campaign:
     return campaign
 
 
-def resend_unsent(session: Session, campaign_id: int, now: dt.datetime) -> int:
-    """Queue again the rows that never left (failed, skipped); never a sent or bounced one."""
+@dataclass(frozen=True, slots=True)
+class Resent:
+    requeued: int  # rows queued again by this command
+    pending: int  # every row now waiting to be sent (a cancelled campaign's rest included)
+    claimed: int  # rows a worker holds: they are sent, or recovered when its lease lapses
+    claimed_until: dt.datetime | None  # the latest lease among them
+
+
+def resend_unsent(session: Session, campaign_id: int, now: dt.datetime) -> Resent:
+    """Queue again the rows that never left (failed, skipped); never a sent or bounced one.
+
+    On a cancelled campaign this is a new run: the rows it never reached are sent too.
+    """
     campaign = get_campaign(session, campaign_id)
+    if campaign.status is CampaignStatus.SCHEDULED:
+        raise InvalidTransition(f"campaign {campaign_id} has not started: nothing to resend")
     requeued = ledger.requeue_unsent(session, campaign_id, now)
-    if requeued and campaign.status == CampaignStatus.SENT:
-        campaign.transition(CampaignStatus.SENDING, at=now)
-        campaign.finished_at = None
-    return requeued
+    return _reopen(session, campaign, requeued, now)
 
 
-def report(session: Session, campaign_id: int, now: dt.datetime) -> CampaignReport:
+def resend_possibly_sent(session: Session, campaign_id: int, now: dt.datetime) -> Resent:
+    """Queue again the rows a dead worker left in doubt: the operator checked the relay's log."""
     campaign = get_campaign(session, campaign_id)
-    counts = ledger.status_counts(session, campaign_id)
-    recent = (
-        session.scalar(
-            select(func.count())
-            .select_from(Delivery)
-            .where(
-                Delivery.campaign_id == campaign_id,
-                Delivery.sent_at >= now - dt.timedelta(seconds=RATE_WINDOW_SECONDS),
-            )
+    requeued = ledger.requeue_possibly_sent(session, campaign_id, now)
+    return _reopen(session, campaign, requeued, now)
+
+
+def _reopen(session: Session, campaign: Campaign, requeued: int, now: dt.datetime) -> Resent:
+    counts = ledger.status_counts(session, campaign.id)
+    pending = counts[DeliveryStatus.PENDING] + counts[DeliveryStatus.DEFERRED]
+    if pending and campaign.status in (CampaignStatus.SENT, CampaignStatus.CANCELLED):
+        reason = "a new run: resending" if campaign.status is CampaignStatus.CANCELLED else None
+        campaign.transition(CampaignStatus.SENDING, reason, at=now)
+        campaign.finished_at = None
+    claimed_until = session.scalar(
+        select(func.max(Delivery.lease_expires_at)).where(
+            Delivery.campaign_id == campaign.id, Delivery.status == DeliveryStatus.SENDING
         )
-        or 0
     )
-    rate = recent / RATE_WINDOW_SECONDS
-    open_rows = sum(counts[s] for s in OPEN_STATUSES)
-    return CampaignReport(
-        campaign_id=campaign.id,
-        issue_id=campaign.issue_id,
-        status=str(campaign.status),
-        reason=campaign.status_reason,
-        reply=campaign.status_reply,
-        since=campaign.status_since,
-        holds=holds.holds_of(session, campaign_id),
-        recipients=campaign.recipient_count,
-        counts=counts,
-        rate_per_second=rate,
-        eta_seconds=open_rows / rate if rate > 0 and open_rows else None,
-    )
+    return Resent(requeued, pending, counts[DeliveryStatus.SENDING], claimed_until)
 
 
 def campaign_message(session: Session, settings: Settings, campaign_id: int) -> CampaignMessage:

@@ -119,7 +119,7 @@ def test_resend_unsent_delivers_the_failed_address_once_the_relay_takes_it(
     with running_relay(enable_SMTPUTF8=True) as better:
         settings = with_relay(committed_settings, better)
         with session_scope(settings) as session:
-            assert service.resend_unsent(session, campaign_id, jobs.utcnow()) == 1
+            assert service.resend_unsent(session, campaign_id, jobs.utcnow()).requeued == 1
         jobs.run_until_idle(settings, wait=True)
 
     assert better.handler.copies() == {UTF8_LOCAL_PART: 1}

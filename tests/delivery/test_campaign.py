@@ -176,7 +176,7 @@ def test_a_recipient_deferred_past_the_schedule_fails_and_resend_unsent_retries_
 
         give_up["on"] = False
         with session_scope(settings) as session:
-            assert service.resend_unsent(session, campaign_id, jobs.utcnow()) == 1
+            assert service.resend_unsent(session, campaign_id, jobs.utcnow()).requeued == 1
         jobs.run_until_idle(settings, wait=True)
 
     assert relay.handler.copies() == dict.fromkeys([stubborn, *emails("ok", 3)], 1)
@@ -228,7 +228,7 @@ def test_pause_stops_within_two_seconds_and_resume_finishes(
     assert 0 < sent_while_paused < len(recipients)
 
     with session_scope(settings) as session:
-        service.resume(session, campaign_id)
+        service.resume(session, settings, campaign_id)
     jobs.run_until_idle(dataclasses.replace(settings, rate_limit=0.0), wait=True)
 
     assert relay.handler.copies() == dict.fromkeys(recipients, 1)
