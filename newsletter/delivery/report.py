@@ -247,13 +247,14 @@ def list_campaigns(session: Session, status: CampaignStatus | None = None) -> li
         query = query.where(Campaign.status == status)
     campaigns = session.scalars(query).all()
     ids = [c.id for c in campaigns]
-    sent = dict(
-        session.execute(
+    sent = {
+        campaign_id: count
+        for campaign_id, count in session.execute(
             select(Delivery.campaign_id, func.count())
             .where(Delivery.campaign_id.in_(ids), Delivery.status == DeliveryStatus.SENT)
             .group_by(Delivery.campaign_id)
-        ).tuples()
-    )
+        )
+    }
     names: dict[int, list[str]] = {}
     for campaign_id, name in session.execute(
         select(CampaignList.campaign_id, MailingList.name)
