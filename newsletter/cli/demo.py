@@ -75,8 +75,8 @@ def assemble(config: Settings, out_dir: Path) -> int:
 
     jobs.submit(config, "assemble_issue", issue_id=issue_id)
     with session_scope(config) as session:
-        rendering = render_service.rendering_for(session, config, issue_id)
-        problems = render_service.check_issue(session, config, issue_id)
+        rendering = render_service.stored_rendering(session, issue_id)
+        problems = render_service.check_issue(session, config, issue_id, rendering)
         preview = render_service.preview(rendering, config)
     step("issue rendered", f"{rendering.html_bytes / 1000:.1f} KB of HTML, once for everyone")
     warn_if_over_budget(issue_id, rendering.html_bytes, None)  # the check below suggests more

@@ -32,6 +32,7 @@ from newsletter.errors import AlreadySent, ConfigError, InvalidInput, InvalidTra
 from newsletter.issues.models import IssueStatus
 from newsletter.issues.service import get_issue
 from newsletter.render import service as render_service
+from newsletter.render.models import IssueRendering
 from newsletter.subscribers.models import MailingList
 from newsletter.subscribers.segments import get_segment
 from newsletter.subscribers.service import get_list
@@ -168,25 +169,31 @@ def created_at(session: Session, campaign_id: int) -> dt.datetime:
 def schedule_or_start(
     session: Session, settings: Settings, campaign: Campaign, now: dt.datetime
 ) -> int:
-    """Start now, or schedule for ``send_at``; either way the issue must pass its check first."""
-    check_can_send(session, settings, campaign.issue_id)
+    """Start now, or schedule for ``send_at``; either way the issue must pass its check first.
+
+    The issue is rendered here if it changed since its last rendering, once; the check and
+    every later step read that rendering.
+    """
     if campaign.send_at is not None and campaign.send_at > now:
+        check_can_send(session, settings, campaign.issue_id)
         campaign.transition(CampaignStatus.SCHEDULED, at=now)
         return ledger_preview_count(session, campaign)
     return start_campaign(session, settings, campaign.id, now)
 
 
-def check_can_send(session: Session, settings: Settings, issue_id: int) -> None:
+def check_can_send(session: Session, settings: Settings, issue_id: int) -> IssueRendering:
+    """Render the issue if it changed (the one render of a send), then check that rendering."""
     if not settings.postal_address:
         raise ConfigError("NEWSLETTER_POSTAL_ADDRESS must be set: every message shows it")
-    render_service.require_sendable(session, settings, issue_id)
+    rendering = render_service.render_if_changed(session, settings, issue_id)
+    render_service.require_sendable(session, settings, issue_id, rendering)
+    return rendering
 
 
 def start_campaign(session: Session, settings: Settings, campaign_id: int, now: dt.datetime) -> int:
     """Resolve the recipients into ledger rows and open the campaign; return how many."""
     campaign = get_campaign(session, campaign_id)
     check_can_send(session, settings, campaign.issue_id)
-    render_service.rendering_for(session, settings, campaign.issue_id)
     issue = campaign.issue
     if issue.status != IssueStatus.SENT:
         issue.transition(IssueStatus.SENT)  # freezes the rendering the recipients get
@@ -335,7 +342,7 @@ def campaign_message(session: Session, settings: Settings, campaign_id: int) -> 
     failing recipients one by one. It renders one sample recipient to find out.
     """
     campaign = get_campaign(session, campaign_id)
-    rendering = render_service.rendering_for(session, settings, campaign.issue_id)
+    rendering = render_service.stored_rendering(session, campaign.issue_id)
     first_list = session.get(MailingList, campaign.list_ids[0])
     assert first_list is not None
     headers = campaign_headers(settings, campaign.issue.subject, first_list, campaign.id)

@@ -25,7 +25,7 @@ def send_test(
         raise InvalidInput("give at least one address with --to")
     recipients = [normalise_email(address) for address in addresses]
     issue = get_issue(session, issue_id)
-    rendering = render_service.rendering_for(session, settings, issue_id)
+    rendering = render_service.render_if_changed(session, settings, issue_id)
     template = MessageTemplate.build(
         CampaignHeaders(
             from_address=settings.from_address,

@@ -142,3 +142,32 @@ def test_a_campaign_cancelled_before_it_started_leaves_the_audience_free(
         service.cancel(session, campaign.id, jobs.utcnow())
 
     assert send(committed_settings, issue_id) > 0
+
+
+def test_one_send_renders_a_changed_issue_once_and_every_step_reads_that(
+    committed_settings: Settings, relay: Relay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from newsletter.content.service import import_bulletin
+    from newsletter.issues.service import create_issue
+    from newsletter.render import service as render_service
+
+    with session_scope(committed_settings) as session:  # assembled, never rendered: a draft
+        import_bulletin(session, seed.SAMPLE.read_bytes())
+        issue_id = create_issue(session, subject="Weekly").id
+    seed.subscribers(committed_settings, "big", emails("r", 3))
+    renders: list[int] = []
+    real_render = render_service.render_email
+
+    def counted(*args: object, **kwargs: object) -> object:
+        renders.append(1)
+        return real_render(*args, **kwargs)  # type: ignore[arg-type]
+
+    # A spy, not a fake: the real renderer runs; the test counts how often a send asks it.
+    monkeypatch.setattr(render_service, "render_email", counted)
+    settings = with_relay(committed_settings, relay)
+
+    send(settings, issue_id)
+    jobs.run_until_idle(settings, wait=True)
+
+    assert len(renders) == 1
+    assert relay.handler.copies() == dict.fromkeys(emails("r", 3), 1)
