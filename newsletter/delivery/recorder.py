@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -75,9 +76,11 @@ class Recorder:
         self.attempts = AttemptBits()
         self._connection = ctx.engine.connect()
         self._postgresql = self._connection.dialect.name == "postgresql"
+        self._driver: Any = None  # PostgreSQL: the psycopg connection the fast path runs on
         if self._postgresql:
             self._connection = self._connection.execution_options(isolation_level="AUTOCOMMIT")
             self._connection.exec_driver_sql("SET synchronous_commit TO OFF")
+            self._driver = self._connection.connection.driver_connection
         self._session = Session(bind=self._connection, expire_on_commit=False)
         self._pending: list[tuple[Claimed, Decision]] = []
         self._skipped: list[int] = []
@@ -107,31 +110,36 @@ class Recorder:
         self._pending.append((row, Decision(outcome)))
 
     def fence(self, row: Claimed, mid: str) -> Fence:
-        """Record earlier outcomes and mark ``row`` in flight, in one transaction."""
+        """Record earlier outcomes and mark ``row`` in flight, in one transaction.
+
+        On PostgreSQL the common case is one statement on the autocommit connection, with no
+        session transaction around it.
+        """
         now = self.ctx.clock()
-        with self._transaction() as session:
-            if self._postgresql and self._one_plain_outcome():
-                previous, decision = self._pending.pop()
-                marked = fence.record_and_mark(
-                    session,
-                    (previous.delivery_id, decision.outcome),
-                    row.delivery_id,
-                    owner=self.ctx.owner,
-                    message_id=mid,
-                    now=now,
-                )
-            else:
+        if self._driver is not None and self._one_plain_outcome():
+            previous, decision = self._pending.pop()
+            marked = fence.record_and_mark_on(
+                self._driver,
+                (previous.delivery_id, decision.outcome),
+                row.delivery_id,
+                owner=self.ctx.owner,
+                message_id=mid,
+                now=now,
+            )
+        else:
+            with self._transaction() as session:
                 self._flush(session)
                 if row.domain in self.domains.waiting:
-                    # The outcome just written backed this row's domain off or held it: the row
-                    # goes back unsent, so "ten in a row" means ten, not eleven.
+                    # The outcome just written backed this row's domain off or held it: the
+                    # row goes back unsent, so "ten in a row" means ten, not eleven.
                     return Fence.DOMAIN_WAITS
                 marked = fence.mark_in_flight(
                     session, row.delivery_id, owner=self.ctx.owner, message_id=mid, now=now
                 )
-            if marked:
-                self._in_flight = row
-                return Fence.MARKED
+        if marked:
+            self._in_flight = row
+            return Fence.MARKED
+        with self._transaction() as session:
             owner = session.scalar(
                 select(Delivery.lease_owner).where(Delivery.id == row.delivery_id)
             )
