@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from newsletter.config import Settings
 from newsletter.db import session_scope
-from newsletter.delivery.models import Delivery, DeliveryStatus
+from newsletter.delivery.models import Delivery, DeliveryStatus, SendLane
 from tests.conftest import SAMPLE_BULLETIN, Run, assert_one_line_error
 from tests.delivery.relay import Relay, free_port, running_relay
 
@@ -197,3 +199,41 @@ def test_resume_of_a_scheduled_campaign_starts_it_now(
 def test_resend_needs_exactly_one_of_its_kinds(run_cli: Run, tmp_path: object) -> None:
     prepare(run_cli, tmp_path)
     assert_one_line_error(run_cli("campaign", "resend", "1"), 2)
+
+
+def test_send_wait_says_what_it_waits_for_and_goes_on_when_the_relay_is_back(
+    run_cli: Run, committed_settings: Settings, tmp_path: object
+) -> None:
+    issue_id = prepare(run_cli, tmp_path)
+    port = free_port()
+    env = {"NEWSLETTER_SMTP_URL": f"smtp://127.0.0.1:{port}", "NEWSLETTER_RETRY_SCHEDULE": "1"}
+    relays: list[Relay] = []
+    done = threading.Event()
+
+    def bring_the_relay_back_once_a_lane_waits() -> None:
+        while not done.is_set():
+            with session_scope(committed_settings) as session:
+                if (
+                    session.scalar(
+                        select(SendLane.lane).where(SendLane.relay_retry_at.is_not(None))
+                    )
+                    is not None
+                ):
+                    break
+            time.sleep(0.05)
+        with running_relay(port=port) as relay:
+            relays.append(relay)
+            done.wait(timeout=120)
+
+    helper = threading.Thread(target=bring_the_relay_back_once_a_lane_waits)
+    helper.start()
+    try:
+        result = run_cli("send", str(issue_id), "--list", "weekly", "--wait", "--json", env=env)
+    finally:
+        done.set()
+        helper.join()
+
+    assert result.exit_code == 0, result.stderr
+    assert f"waiting: relay 127.0.0.1:{port} refused the connection; retrying at " in result.stderr
+    assert result.json()["sent"] == 3
+    assert sum(relays[0].handler.copies().values()) == 3
