@@ -37,6 +37,7 @@ from newsletter.delivery.dkim import DkimSigner
 from newsletter.delivery.ratelimit import limiter_for
 from newsletter.delivery.sender import BatchResult, StopReason, send_batch
 from newsletter.delivery.transports.smtp import SmtpTransport
+from newsletter.errors import NewsletterError
 from newsletter.render import service as render_service
 from newsletter.subscribers import jobs as subscriber_jobs
 
@@ -221,12 +222,19 @@ def run_worker(settings: Settings, stop: threading.Event) -> None:
     """
     next_poll = time.monotonic()
     while not stop.is_set():
-        tick(settings)
-        result = run_batch(settings, lane=0)
-        process_pending_bounces(settings)
-        if settings.bounce_mailbox and time.monotonic() >= next_poll:
-            poll_mailbox(settings)
-            next_poll = time.monotonic() + settings.bounce_poll_seconds
+        try:
+            tick(settings)
+            result = run_batch(settings, lane=0)
+            process_pending_bounces(settings)
+            if settings.bounce_mailbox and time.monotonic() >= next_poll:
+                next_poll = time.monotonic() + settings.bounce_poll_seconds
+                poll_mailbox(settings)
+        except NewsletterError:
+            # The database or the mailbox is unreachable for now. Every step starts from the
+            # rows (claims under leases, stored bounces), so trying again later loses nothing.
+            logger.exception("embedded worker: this round failed; trying again")
+            stop.wait(IDLE_POLL_SECONDS)
+            continue
         if result.claimed:
             continue
         due = result.next_due_at
