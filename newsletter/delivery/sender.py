@@ -94,9 +94,7 @@ def send_batch(ctx: SendContext, lane: int) -> BatchResult:
     return dataclasses.replace(result, next_due_at=due)
 
 
-def send_claimed(
-    ctx: SendContext, lane: int, batch: Batch, heartbeat: Heartbeat | None = None
-) -> BatchResult:
+def send_claimed(ctx: SendContext, lane: int, batch: Batch, heartbeat: Heartbeat) -> BatchResult:
     """The loop. Per row: build → fence → send → record; the campaign's status every second.
 
     Everything that can make a message unbuildable (its address, its values) is found before
@@ -291,16 +289,14 @@ def hand_over(ctx: SendContext, row: Claimed, outgoing: Outgoing) -> SendResult:
     return ctx.transport.send(sender, outgoing.recipient, outgoing.raw)
 
 
-def check_status(
-    ctx: SendContext, recorder: Recorder, heartbeat: Heartbeat | None = None
-) -> StopReason | None:
+def check_status(ctx: SendContext, recorder: Recorder, heartbeat: Heartbeat) -> StopReason | None:
     """Between messages: feed the breaker, re-read the campaign's status and waiting domains.
 
     A pause or cancel (an editor's, the breaker's, the bounce rates') stops the batch; a domain
     another worker backed off or held is not sent to any more; a lane the heartbeat lost stops
     it too.
     """
-    if heartbeat is not None and heartbeat.lost.is_set():
+    if heartbeat.lost.is_set():
         return StopReason.LEASE_LOST
     campaign_id = recorder.campaign_id
     now = ctx.clock()

@@ -1,4 +1,5 @@
-"""Use cases of the delivery stage: create, start, pause, resume, cancel and report campaigns."""
+"""Use cases of the delivery stage: create (one send per issue and audience), start, pause, resume,
+cancel and resend campaigns; what they are doing is in ``report``."""
 
 from __future__ import annotations
 
