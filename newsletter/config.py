@@ -155,8 +155,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("NEWSLETTER_BATCH_SIZE", "500", "Recipients per batch task."),
     Variable(
         "NEWSLETTER_LEASE_SECONDS",
-        "300",
-        "How long a worker's claim on a batch lasts before another worker may take it over.",
+        "30",
+        "How long a worker's claim on a batch and its lane lasts without being renewed; a live "
+        "batch renews both every third of it, so a dead worker's rows are taken over within "
+        "this (plus one tick).",
     ),
     Variable(
         "NEWSLETTER_DKIM_KEY_FILE",
@@ -171,6 +173,17 @@ VARIABLES: tuple[Variable, ...] = (
         "NEWSLETTER_FEEDBACK_ID_SENDER",
         "nlcentasia",
         "Stable 5–15 character sender id at the end of Gmail's `Feedback-ID`.",
+    ),
+    Variable(
+        "NEWSLETTER_BOUNCE_MAILBOX",
+        None,
+        "Mailbox the bounces reach, polled by `newsletter worker` (embedded) or Celery beat: "
+        "`imaps://user:pass@host/INBOX` or `pop3s://user:pass@host`; unset: not polled.",
+    ),
+    Variable(
+        "NEWSLETTER_BOUNCE_POLL_SECONDS",
+        "300",
+        "How often the bounce mailbox is polled.",
     ),
     Variable(
         "NEWSLETTER_SOFT_BOUNCE_LIMIT",
@@ -243,8 +256,6 @@ VARIABLES: tuple[Variable, ...] = (
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _RATE_ITEM = r"\s*\d+\s*(?:/|per)\s*(?:\d+\s*)?(?:second|minute|hour|day|month|year)s?\s*"
 _RATE_LIMITS = re.compile(rf"{_RATE_ITEM}(?:[;,]{_RATE_ITEM})*")
-# A base URL goes into headers and HTML attributes: nothing that could end either.
-_URL_FORBIDDEN = re.compile(r"[\s\"'<>\\`]")
 
 
 def _default(name: str) -> str | None:
@@ -294,6 +305,8 @@ class Settings:
     dkim_selector: str
     dkim_domain: str
     feedback_id_sender: str
+    bounce_mailbox: str | None
+    bounce_poll_seconds: int
     soft_bounce_limit: int
     soft_bounce_days: int
     soft_bounce_stale_days: int
@@ -393,6 +406,10 @@ def load_settings(
         dkim_selector=parsed("NEWSLETTER_DKIM_SELECTOR", _dns_label),
         dkim_domain=raw("NEWSLETTER_DKIM_DOMAIN") or from_address.domain,
         feedback_id_sender=parsed("NEWSLETTER_FEEDBACK_ID_SENDER", _feedback_sender),
+        bounce_mailbox=parsed("NEWSLETTER_BOUNCE_MAILBOX", _mailbox_url)
+        if raw("NEWSLETTER_BOUNCE_MAILBOX")
+        else None,
+        bounce_poll_seconds=parsed("NEWSLETTER_BOUNCE_POLL_SECONDS", _positive_int),
         soft_bounce_limit=parsed("NEWSLETTER_SOFT_BOUNCE_LIMIT", _positive_int),
         soft_bounce_days=parsed("NEWSLETTER_SOFT_BOUNCE_DAYS", _non_negative_int),
         soft_bounce_stale_days=parsed("NEWSLETTER_SOFT_BOUNCE_STALE_DAYS", _positive_int),
@@ -431,12 +448,28 @@ def _mailbox(value: str) -> Address:
     return Address(display_name=name, username=user, domain=domain.lower())
 
 
+# Characters a link built on the base URL cannot carry in an HTML attribute, a header's <…> or
+# a plain-text line: checked here, once, rather than by every recipient's message.
+_URL_UNSAFE = frozenset(" \t\"'`<>\\^{}|")
+
+
 def _base_url(value: str) -> str:
+    unsafe = (c for c in value if c in _URL_UNSAFE or not c.isprintable() or not c.isascii())
+    bad = next(unsafe, None)
+    if bad is not None:
+        raise ValueError(
+            f"{bad!r} cannot be part of a link: a plain URL without spaces, quotes or <> "
+            "(percent-encode it, or remove it)"
+        )
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("expected an absolute http(s):// URL")
-    if _URL_FORBIDDEN.search(value) or parts.query or parts.fragment:
-        raise ValueError("expected a plain URL without spaces, quotes, query or fragment")
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ValueError("links are made by adding a path: no ?query or #fragment")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise ValueError(f"bad port: {exc}") from exc
     if parts.scheme == "http" and not is_local_url(value):
         raise ValueError("must be https:// (http:// only for 127.0.0.1 or localhost)")
     return value.rstrip("/")
@@ -470,6 +503,13 @@ def _rate_limits(value: str) -> str:
 def _basic_credentials(value: str) -> str:
     if ":" not in value:
         raise ValueError("expected user:password")
+    return value
+
+
+def _mailbox_url(value: str) -> str:
+    # Parsed in full where it is used (bounces.sources.mailbox); only its kind is checked here.
+    if urlsplit(value).scheme not in ("imap", "imaps", "pop3", "pop3s") or "@" not in value:
+        raise ValueError("expected imaps://user:pass@host/FOLDER or pop3s://user:pass@host")
     return value
 
 

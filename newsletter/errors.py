@@ -9,6 +9,8 @@ The tree::
     │   │   ├── AlreadyExists      a name that is taken (also when a concurrent create won)
     │   │   └── LinkExpired        a genuine link that is used up or too old (web: 410)
     │   ├── InvalidTransition      a status change the lifecycle does not allow
+    │   ├── AlreadySent            an issue sent (or being sent) to that audience already;
+    │   │                          names the earlier campaign (``send --again`` overrides)
     │   ├── ConfigError            a bad NEWSLETTER_* setting (a database that does not exist,
     │   │                          a read-only database file for a command that writes, ...)
     │   ├── SchemaOutOfDate        the database schema is not the one this version needs
@@ -25,7 +27,10 @@ The tree::
     │   │   └── RelayUnavailableError      the relay dropped us or said 421; says nothing of
     │   │       │                          the recipient (maybe_delivered: after the final dot)
     │   │       └── RelayUnreachableError  no connection at all: wait for the relay
-    │   └── PermanentDeliveryError     do not retry (5xx)
+    │   ├── PermanentDeliveryError     do not retry (5xx)
+    │   └── UndeliverableAddress       an address this relay cannot carry (a non-ASCII local
+    │                                  part without SMTPUTF8): found before the fence, the row
+    │                                  fails and the batch goes on
 
 A bounce that cannot be read is not an error: ``parse_bounce`` classifies it as unparseable.
 
@@ -76,6 +81,14 @@ class LinkExpired(InvalidInput):
 
 class InvalidTransition(UserError):
     """A status change that the lifecycle does not allow."""
+
+
+class AlreadySent(UserError):
+    """The issue went (or is going) to this list or segment already: one send per audience."""
+
+    def __init__(self, message: str, *, campaign_id: int) -> None:
+        self.campaign_id = campaign_id
+        super().__init__(message)
 
 
 class ConfigError(UserError):
@@ -152,6 +165,14 @@ class RelayUnreachableError(RelayUnavailableError):
 
 class PermanentDeliveryError(DeliveryError):
     """Do not retry: a 5xx reply."""
+
+
+class UndeliverableAddress(DeliveryError):
+    """The recipient's address cannot be sent through this relay; nothing was sent.
+
+    Not a bounce (the relay never saw it) and not the campaign's fault: the row is ``failed``
+    with the reason, and `campaign resend --unsent` may try it through a relay that can.
+    """
 
 
 # errno values that say the machine, not the path, is at fault: retrying elsewhere or later

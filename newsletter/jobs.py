@@ -9,10 +9,12 @@ registers one thin Celery task per job under the same name. The library never im
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -22,7 +24,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from newsletter.bounces import intake
+from newsletter.bounces.models import BounceSource
 from newsletter.bounces.processing import BounceRejections, process_stored
+from newsletter.bounces.sources import mailbox
 from newsletter.config import Settings, load_settings
 from newsletter.db import get_engine, session_factory, session_scope
 from newsletter.delivery import lanes, ledger, outbox, transactional
@@ -32,6 +37,7 @@ from newsletter.delivery.dkim import DkimSigner
 from newsletter.delivery.ratelimit import limiter_for
 from newsletter.delivery.sender import BatchResult, StopReason, send_batch
 from newsletter.delivery.transports.smtp import SmtpTransport
+from newsletter.errors import NewsletterError
 from newsletter.render import service as render_service
 from newsletter.subscribers import jobs as subscriber_jobs
 
@@ -150,16 +156,6 @@ def purge_unconfirmed(settings: Settings | None = None) -> dict[str, Any]:
     return subscriber_jobs.purge_stale_unconfirmed(settings or load_settings())
 
 
-JOBS: dict[str, Callable[..., dict[str, Any]]] = {
-    "assemble_issue": assemble_issue,
-    "import_subscribers": import_subscribers,
-    "process_bounce": process_bounce,
-    "purge_unconfirmed": purge_unconfirmed,
-    "send_transactional": send_transactional,
-    "start_campaign": start_campaign,
-    "send_lane": send_lane,
-    "tick": tick,
-}
 
 
 _last_statistics = [0.0]
@@ -211,30 +207,99 @@ def kick(settings: Settings) -> list[int]:
     return free
 
 
+Progress = Callable[[], None]  # told once per recipient done (sent, failed, bounced, skipped)
+
+
 def run_until_idle(
-    settings: Settings, *, wait: bool, progress: Callable[[BatchResult], None] | None = None
+    settings: Settings,
+    *,
+    wait: bool,
+    progress: Progress | None = None,
+    idle: Callable[[dt.datetime], None] | None = None,
 ) -> None:
     """Embedded mode: send every due batch in this process; with ``wait``, until all are done.
 
-    Retries that are not due yet are left for the next run unless ``wait`` is set.
+    Retries that are not due yet are left for the next run unless ``wait`` is set; then
+    ``idle`` is told, before each pause, when the next work is due (the CLI says what it
+    waits for).
     """
     while True:
         tick(settings)
-        result = run_batch(settings, lane=0)
-        if progress is not None:
-            progress(result)
+        result = run_batch(settings, lane=0, progress=progress)
         if result.claimed:
             continue
         if not wait or result.next_due_at is None:
             return
+        if idle is not None:
+            idle(result.next_due_at)
         pause_seconds = (result.next_due_at - utcnow()).total_seconds()
         time.sleep(min(max(pause_seconds, 0.05), IDLE_POLL_SECONDS))
 
 
-def run_batch(settings: Settings, lane: int) -> BatchResult:
+def run_worker(settings: Settings, stop: threading.Event) -> None:
+    """`newsletter worker` without a broker: every background task, in this process, until
+    ``stop`` is set.
+
+    The same work as Celery workers and beat do: start scheduled campaigns, recover dead
+    workers' rows, send, process stored bounces, and poll the bounce mailbox
+    (NEWSLETTER_BOUNCE_MAILBOX) every NEWSLETTER_BOUNCE_POLL_SECONDS.
+    """
+    next_poll = time.monotonic()
+    while not stop.is_set():
+        try:
+            tick(settings)
+            result = run_batch(settings, lane=0)
+            process_pending_bounces(settings)
+            if settings.bounce_mailbox and time.monotonic() >= next_poll:
+                next_poll = time.monotonic() + settings.bounce_poll_seconds
+                poll_mailbox(settings)
+        except NewsletterError:
+            # The database or the mailbox is unreachable for now. Every step starts from the
+            # rows (claims under leases, stored bounces), so trying again later loses nothing.
+            logger.exception("embedded worker: this round failed; trying again")
+            stop.wait(IDLE_POLL_SECONDS)
+            continue
+        if result.claimed:
+            continue
+        due = result.next_due_at
+        pause_seconds = (due - utcnow()).total_seconds() if due else IDLE_POLL_SECONDS
+        stop.wait(min(max(pause_seconds, 0.05), IDLE_POLL_SECONDS))
+
+
+def process_pending_bounces(settings: Settings) -> dict[str, Any]:
+    """Process every stored bounce message not processed yet (embedded mode's sweep)."""
+    with session_scope(settings) as session:
+        pending = intake.pending_message_ids(session)
+    for bounce_message_id in pending:
+        process_stored(settings, bounce_message_id)
+    return {"processed": len(pending)}
+
+
+def poll_mailbox(settings: Settings | None = None) -> dict[str, Any]:
+    """Fetch NEWSLETTER_BOUNCE_MAILBOX: store each message, acknowledge it, then process it."""
+    settings = settings or load_settings()
+    if not settings.bounce_mailbox:
+        return {"fetched": 0}
+    url = mailbox.parse_mailbox_url(settings.bounce_mailbox)
+    source = BounceSource.IMAP if url.scheme.startswith("imap") else BounceSource.POP3
+
+    def store(raw: bytes) -> int:
+        envelope = intake.envelope_rcpt_from_headers(raw)
+        return intake.store_committed(settings, raw, source=source, envelope_rcpt=envelope)
+
+    result = mailbox.poll(url, store)
+    for bounce_message_id in dict.fromkeys(result.stored_ids):
+        process_stored(settings, bounce_message_id)
+    return {"fetched": result.fetched, "stored": len(set(result.stored_ids))}
+
+
+def run_batch(settings: Settings, lane: int, progress: Progress | None = None) -> BatchResult:
     transport = new_transport(settings)
     try:
-        return send_batch(send_context(settings, transport), lane)
+        ctx = send_context(settings, transport)
+        if progress is not None:
+            ctx = dataclasses.replace(ctx, progress=progress)
+        return send_batch(ctx, lane)
     finally:
         transport.close()
 
@@ -263,12 +328,13 @@ def send_context(settings: Settings, transport: SmtpTransport) -> SendContext:
     )
 
 
-_templates: dict[tuple[str, int], CampaignMessage] = {}
+_templates: dict[tuple[str, int, dt.datetime], CampaignMessage] = {}
 
 
 def _campaign_message(settings: Settings, session: Session, campaign_id: int) -> CampaignMessage:
-    # A campaign's issue is frozen once it starts, so its template can be kept for the process.
-    key = (settings.database_url, campaign_id)
+    # A campaign's issue is frozen once it starts, so its template can be kept for the process;
+    # the key names the row itself (an id alone may be reused by a rebuilt SQLite file).
+    key = (settings.database_url, campaign_id, delivery_service.created_at(session, campaign_id))
     if key not in _templates:
         _templates[key] = delivery_service.campaign_message(session, settings, campaign_id)
     return _templates[key]
@@ -289,3 +355,16 @@ def _celery_client(broker_url: str | None) -> Any:
     from celery import Celery
 
     return Celery("newsletter-client", broker=broker_url)
+
+
+JOBS: dict[str, Callable[..., dict[str, Any]]] = {
+    "assemble_issue": assemble_issue,
+    "import_subscribers": import_subscribers,
+    "poll_mailbox": poll_mailbox,
+    "process_bounce": process_bounce,
+    "purge_unconfirmed": purge_unconfirmed,
+    "send_transactional": send_transactional,
+    "start_campaign": start_campaign,
+    "send_lane": send_lane,
+    "tick": tick,
+}

@@ -29,3 +29,8 @@ app.conf.update(
     # A worker that loses its Redis connection keeps trying instead of exiting.
     broker_connection_max_retries=None,
 )
+if settings.bounce_mailbox:
+    app.conf.beat_schedule["poll-mailbox"] = {
+        "task": "newsletter.poll_mailbox",
+        "schedule": float(settings.bounce_poll_seconds),
+    }

@@ -50,6 +50,11 @@ def send_transactional(message_id: int) -> dict[str, Any]:
     return jobs.send_transactional(message_id)
 
 
+@app.task(name=jobs.task_name("poll_mailbox"))
+def poll_mailbox() -> dict[str, Any]:
+    return jobs.poll_mailbox()
+
+
 @app.task(name=jobs.task_name("purge_unconfirmed"))
 def purge_unconfirmed() -> dict[str, Any]:
     return jobs.purge_unconfirmed()

@@ -1,20 +1,27 @@
-"""``newsletter send``, ``campaign …``, ``test-send`` and ``worker``: sending campaigns."""
+"""``newsletter send``, ``test-send`` and ``worker``: starting campaigns and running the senders.
+
+The ``campaign …`` group is in ``campaigns``; following a send (progress, what it waits for) in
+``progress``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import signal
 import sys
+import threading
 from typing import Any
 
 import click
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from newsletter import jobs
-from newsletter.bounces.report import campaign_bounce_summary
-from newsletter.cli.context import emit, json_option, reading, settings, transaction
-from newsletter.delivery import service
-from newsletter.delivery.models import OPEN_STATUSES
+from newsletter.cli.campaigns import campaign, confirmed
+from newsletter.cli.context import database, emit, json_option, reading, settings, transaction
+from newsletter.cli.progress import drive, print_report, send_document
+from newsletter.config import Settings
+from newsletter.delivery import report, service
 from newsletter.delivery.testsend import send_test
 from newsletter.errors import InvalidInput
 
@@ -30,6 +37,13 @@ def register(cli: click.Group) -> None:
 @click.option("--segment", help="Only the subscribers a saved segment of one list matches.")
 @click.option("--at", "send_at", help="Start at this ISO time (e.g. 2026-12-01T08:00+06:00).")
 @click.option("--wait", is_flag=True, help="Stay until every recipient is done, with progress.")
+@click.option(
+    "--again",
+    is_flag=True,
+    help="Send although the issue went to this audience already (asks first, saying how many "
+    "people would get it a second time).",
+)
+@click.option("--yes", is_flag=True, help="With --again: do not ask (for scripts).")
 @json_option
 def send(
     issue_id: int,
@@ -37,10 +51,18 @@ def send(
     segment: str | None,
     send_at: str | None,
     wait: bool,
+    again: bool,
+    yes: bool,
     as_json: bool,
 ) -> None:
-    """Send issue ISSUE_ID to the subscribers of the given lists (each person once)."""
+    """Send issue ISSUE_ID to the subscribers of the given lists (each person once).
+
+    An issue goes to a list or segment once: a second `send` is refused, naming the first
+    campaign; `--again` sends one more round after a confirmation.
+    """
     config = settings()
+    if again and not yes:
+        _confirm_again(issue_id, list(list_names), segment)
     now = jobs.utcnow()
     with transaction() as session:
         campaign = service.create_campaign(
@@ -49,92 +71,41 @@ def send(
             list_names=list(list_names),
             segment_name=segment,
             send_at=_iso_time(send_at) if send_at else None,
+            again=again,
         )
         recipients = service.schedule_or_start(session, config, campaign, now)
-        campaign_id = campaign.id
-    click.echo(f"campaign {campaign_id}: {recipients} recipients", err=True)
-    _drive(campaign_id, wait=wait, show_progress=not as_json)
-    with transaction() as session:
-        emit(
-            _send_document(service.report(session, campaign_id, jobs.utcnow())),
-            as_json,
-            _print_report,
-        )
-
-
-@click.group()
-def campaign() -> None:
-    """Follow and steer campaigns."""
-
-
-@campaign.command("status")
-@click.argument("campaign_id", type=int)
-@json_option
-def campaign_status(campaign_id: int, as_json: bool) -> None:
-    """Counts by status, the current rate and an ETA."""
-    with reading() as session:
-        document = _report_document(service.report(session, campaign_id, jobs.utcnow()))
-        document["bounces"] = campaign_bounce_summary(session, campaign_id)
-    emit(document, as_json, _print_report)
-
-
-@campaign.command("pause")
-@click.argument("campaign_id", type=int)
-@json_option
-def campaign_pause(campaign_id: int, as_json: bool) -> None:
-    """Stop sending within two seconds; `resume` goes on where it stopped."""
-    with transaction() as session:
-        service.pause(session, campaign_id)
-    _status_line(campaign_id, as_json)
-
-
-@campaign.command("resume")
-@click.argument("campaign_id", type=int)
-@click.option("--wait", is_flag=True, help="Stay until every recipient is done.")
-@json_option
-def campaign_resume(campaign_id: int, wait: bool, as_json: bool) -> None:
-    """Go on sending a paused campaign; release held domains, retry rows held by policy."""
-    with transaction() as session:
-        resumed = service.resume(session, campaign_id, jobs.utcnow())
-        released, requeued = resumed.released, resumed.requeued
-    if released or requeued:
-        domains = ", ".join(released) or "none"
+        campaign_id, scheduled_at = campaign.id, campaign.send_at
+    if scheduled_at is not None and scheduled_at > now:
         click.echo(
-            f"campaign {campaign_id}: domains released: {domains}; "
-            f"{requeued} recipients held by policy queued again",
+            f"campaign {campaign_id}: {recipients} recipients, scheduled for "
+            f"{report.clock_time(scheduled_at, now)}; {report.starter(config)}",
             err=True,
         )
-    _drive(campaign_id, wait=wait, show_progress=not as_json)
-    _status_line(campaign_id, as_json)
+    else:
+        click.echo(f"campaign {campaign_id}: {recipients} recipients", err=True)
+    drive(campaign_id, wait=wait, show_progress=not as_json)
+    with reading() as session:
+        emit(
+            send_document(report.report(session, campaign_id, jobs.utcnow(), config)),
+            as_json,
+            print_report,
+        )
 
 
-@campaign.command("cancel")
-@click.argument("campaign_id", type=int)
-@json_option
-def campaign_cancel(campaign_id: int, as_json: bool) -> None:
-    """Stop for good; recipients not yet mailed stay `pending` in the ledger."""
-    with transaction() as session:
-        service.cancel(session, campaign_id, jobs.utcnow())
-    _status_line(campaign_id, as_json)
-
-
-@campaign.command("resend")
-@click.argument("campaign_id", type=int)
-@click.option(
-    "--unsent",
-    is_flag=True,
-    required=True,
-    help="Only recipients whose message never went out (failed or skipped).",
-)
-@click.option("--wait", is_flag=True, help="Stay until every recipient is done.")
-@json_option
-def campaign_resend(campaign_id: int, unsent: bool, wait: bool, as_json: bool) -> None:
-    """Queue again the recipients that never got the campaign; nobody gets it twice."""
-    with transaction() as session:
-        requeued = service.resend_unsent(session, campaign_id, jobs.utcnow())
-    click.echo(f"campaign {campaign_id}: {requeued} recipients queued again", err=True)
-    _drive(campaign_id, wait=wait, show_progress=not as_json)
-    _status_line(campaign_id, as_json)
+def _confirm_again(issue_id: int, list_names: list[str], segment: str | None) -> None:
+    with reading() as session:
+        earlier = service.earlier_send(
+            session, issue_id=issue_id, list_names=list_names, segment_name=segment
+        )
+    if earlier is None:
+        return  # a first send: nothing to confirm
+    question = (
+        f"issue {issue_id} went to this audience in campaign {earlier.campaign_id} "
+        f"({earlier.status}); {earlier.repeat_recipients} people would receive it a second "
+        "time. Send again?"
+    )
+    if not confirmed(question):
+        raise InvalidInput("not sent again: answer y to the question, or pass --yes")
 
 
 @click.command("test-send")
@@ -192,12 +163,16 @@ def _print_test_results(document: dict[str, Any]) -> None:
 @click.option("--beat/--no-beat", default=False, help="Also run the scheduler (one per cluster).")
 @click.pass_context
 def worker(ctx: click.Context, concurrency: int, pool: str, beat: bool) -> None:
-    """Start a Celery worker (needs NEWSLETTER_BROKER_URL); extra options go to Celery."""
-    if settings().broker_url is None:
-        raise InvalidInput(
-            "NEWSLETTER_BROKER_URL is not set; without a broker, tasks run "
-            "in-process and no worker is needed"
-        )
+    """Run the background work: a Celery worker with a broker, else everything in-process.
+
+    Without NEWSLETTER_BROKER_URL it runs the embedded loop until stopped (Ctrl-C, SIGTERM):
+    it starts scheduled campaigns, sends, recovers dead senders' rows, processes stored
+    bounces and polls the bounce mailbox. With a broker, extra options go to Celery.
+    """
+    config = settings()
+    if config.broker_url is None:
+        _embedded_worker(config)
+        return
     argv = [
         sys.executable,
         "-m",
@@ -216,138 +191,23 @@ def worker(ctx: click.Context, concurrency: int, pool: str, beat: bool) -> None:
     os.execv(sys.executable, argv)
 
 
-def _drive(campaign_id: int, *, wait: bool, show_progress: bool) -> None:
-    """Embedded mode sends right here; with workers, --wait follows their progress."""
-    config = settings()
-    if not config.in_process:
-        jobs.kick(config)
-        if wait:
-            _follow(campaign_id, show_progress)
-        return
-    if not (wait and show_progress and sys.stderr.isatty()):
-        jobs.run_until_idle(config, wait=wait)
-        return
-    with _progress_bar() as bar:
-        task = bar.add_task("sending", total=None)
-        jobs.run_until_idle(
-            config, wait=True, progress=lambda _result: _advance(bar, task, campaign_id)
-        )
-
-
-def _follow(campaign_id: int, show_progress: bool) -> None:
-    import time
-
-    with _progress_bar() if show_progress else _Null() as bar:
-        task = bar.add_task("sending", total=None) if bar else None
-        while True:
-            with transaction() as session:
-                report = service.report(session, campaign_id, jobs.utcnow())
-            if bar and task is not None:
-                done = report.recipients - sum(report.counts[s] for s in OPEN_STATUSES)
-                bar.update(task, total=report.recipients, completed=done)
-            if report.status not in ("sending", "scheduled"):
-                return
-            time.sleep(1)
-
-
-def _advance(bar: Progress, task: Any, campaign_id: int) -> None:
-    with transaction() as session:
-        report = service.report(session, campaign_id, jobs.utcnow())
-    done = report.recipients - sum(report.counts[s] for s in OPEN_STATUSES)
-    bar.update(task, total=report.recipients, completed=done)
-
-
-def _progress_bar() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeRemainingColumn(),
-        transient=True,
+def _embedded_worker(config: Settings) -> None:
+    database()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    polling = (
+        f"; the bounce mailbox every {config.bounce_poll_seconds} s"
+        if config.bounce_mailbox
+        else ""
     )
-
-
-class _Null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *_: object) -> None:
-        return None
-
-
-def _status_line(campaign_id: int, as_json: bool) -> None:
-    with transaction() as session:
-        document = _report_document(service.report(session, campaign_id, jobs.utcnow()))
-    emit(document, as_json, _print_report)
-
-
-def _report_document(report: service.CampaignReport) -> dict[str, Any]:
-    return {
-        "campaign": report.campaign_id,
-        "issue": report.issue_id,
-        "status": report.status,
-        "reason": report.reason,
-        "reply": report.reply,
-        "since": report.since.isoformat() if report.since else None,
-        "held_domains": [
-            {
-                "domain": hold.domain,
-                "reply": hold.reply,
-                "since": hold.since.isoformat(),
-                "waiting": hold.waiting,
-            }
-            for hold in report.holds
-        ],
-        "recipients": report.recipients,
-        "counts": report.counts,
-        "rate_per_second": round(report.rate_per_second, 1),
-        "eta_seconds": round(report.eta_seconds) if report.eta_seconds is not None else None,
-    }
-
-
-def _send_document(report: service.CampaignReport) -> dict[str, Any]:
-    counts = report.counts
-    return {
-        "campaign": report.campaign_id,
-        "status": report.status,
-        "recipients": report.recipients,
-        "sent": counts["sent"],
-        "deferred": counts["deferred"],
-        "failed": counts["failed"],
-        "bounced": counts["bounced"],
-        "skipped": counts["skipped"],
-        "possibly_sent": counts["possibly_sent"],
-        "pending": counts["pending"] + counts["sending"],
-    }
-
-
-def _print_report(document: dict[str, Any]) -> None:
-    counts = document.get("counts") or {
-        k: document[k]
-        for k in ("sent", "deferred", "failed", "bounced", "skipped", "possibly_sent", "pending")
-    }
     click.echo(
-        f"campaign {document['campaign']}: {document['status']}"
-        + (f" since {document['since']}" if document.get("since") else "")
-        + (f" ({document['reason']})" if document.get("reason") else "")
-        + f", {document['recipients']} recipients"
+        "no broker: running every task in this process (scheduled campaigns, sending, "
+        f"recovery, stored bounces{polling}); Ctrl-C stops it",
+        err=True,
     )
-    if document.get("reply"):
-        click.echo(f"  relay said: {document['reply']}")
-    for hold in document.get("held_domains", []):
-        click.echo(
-            f"  held: {hold['domain']} since {hold['since']}, {hold['waiting']} waiting; "
-            f"relay said: {hold['reply']}"
-        )
-    click.echo("  " + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
-    bounces = document.get("bounces")
-    if bounces:
-        click.echo(
-            "  bounces: "
-            + ", ".join(f"{k} {v}" for k, v in bounces.items() if not isinstance(v, dict) and v)
-        )
-    if document.get("eta_seconds") is not None:
-        click.echo(f"  {document['rate_per_second']}/s, about {document['eta_seconds']} s to go")
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a person stops it
+        jobs.run_worker(config, stop)
+    click.echo("worker stopped", err=True)
 
 
 def _iso_time(text: str) -> dt.datetime:

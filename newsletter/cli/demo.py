@@ -30,6 +30,7 @@ from newsletter.cli.issues import warn_if_over_budget
 from newsletter.config import PACKAGE_DIR, Settings, parse_smtp_url
 from newsletter.content.service import import_bulletin
 from newsletter.db import session_scope, upgrade
+from newsletter.delivery import report as delivery_report
 from newsletter.delivery import service as delivery_service
 from newsletter.issues.service import create_issue
 from newsletter.render import service as render_service
@@ -120,8 +121,8 @@ def assemble(config: Settings, out_dir: Path) -> int:
 
     jobs.submit(config, "assemble_issue", issue_id=issue_id)
     with session_scope(config) as session:
-        rendering = render_service.rendering_for(session, config, issue_id)
-        problems = render_service.check_issue(session, config, issue_id)
+        rendering = render_service.stored_rendering(session, issue_id)
+        problems = render_service.check_issue(session, config, issue_id, rendering)
         preview = render_service.preview(rendering, config)
     step("issue rendered", f"{rendering.html_bytes / 1000:.1f} KB of HTML, once for everyone")
     warn_if_over_budget(issue_id, rendering.html_bytes, None)  # the check below suggests more
@@ -182,7 +183,7 @@ def send(config: Settings, issue_id: int, relay: DemoRelay) -> None:
 
 def report(config: Settings, campaign_id: int) -> None:
     with session_scope(config) as session:
-        summary = delivery_service.report(session, campaign_id, jobs.utcnow())
+        summary = delivery_report.report(session, campaign_id, jobs.utcnow())
         bounces = campaign_bounce_summary(session, campaign_id)
         suppressed = [
             (s.email, str(s.status))

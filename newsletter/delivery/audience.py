@@ -21,10 +21,21 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from newsletter.delivery.models import Campaign, Delivery, DeliveryStatus
-from newsletter.delivery.suppression import mailable
+from newsletter.delivery.suppression import delivery_mailable, mailable
 from newsletter.subscribers.expression import parse_expression
 from newsletter.subscribers.models import Subscriber
 from newsletter.subscribers.segments import condition
+
+
+def key(list_ids: list[int], segment_id: int | None) -> str:
+    """The audience as one comparable value, the same whatever order the lists were given in.
+
+    A segment is its own audience (a filter over its one list), so sending to the segment and
+    then to the whole list are two audiences.
+    """
+    if segment_id is not None:
+        return f"segment:{segment_id}"
+    return "lists:" + ",".join(str(n) for n in sorted(set(list_ids)))
 
 
 def email_domain(session: Session, email: ColumnExpressionArgument[str]) -> ColumnElement[str]:
@@ -40,6 +51,33 @@ def audience(campaign: Campaign) -> Select[int]:
     if campaign.segment is not None:
         query = query.where(condition(parse_expression(campaign.segment.expression)))
     return query
+
+
+# Who has, or is about to have, the message: sending to them again is a second copy.
+_RECEIVING = (
+    DeliveryStatus.SENT,
+    DeliveryStatus.POSSIBLY_SENT,
+    DeliveryStatus.PENDING,
+    DeliveryStatus.SENDING,
+    DeliveryStatus.DEFERRED,
+)
+
+
+def repeat_recipients(session: Session, issue_id: int, audience_key: str) -> int:
+    """How many people still on the audience got (or are getting) the issue from it already.
+
+    Counted over the earlier rounds' ledger rows, with the suppression rule of their own
+    campaign: that campaign had the same lists, so it is who a new round would mail again.
+    """
+    earlier = select(Campaign.id).where(
+        Campaign.issue_id == issue_id, Campaign.audience_key == audience_key
+    )
+    query = select(func.count(func.distinct(Delivery.subscriber_id))).where(
+        Delivery.campaign_id.in_(earlier),
+        Delivery.status.in_(_RECEIVING),
+        delivery_mailable(),
+    )
+    return session.scalar(query) or 0
 
 
 def create_deliveries(session: Session, campaign: Campaign, now: dt.datetime) -> None:

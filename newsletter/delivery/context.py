@@ -50,3 +50,5 @@ class SendContext:
     signer: DkimSigner | None = None
     rejections: RejectionHandler = field(default_factory=RejectionHandler)
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    # Told once per recipient done, as it happens (the embedded progress bar counts them).
+    progress: Callable[[], None] | None = None

@@ -200,12 +200,28 @@ def record_and_mark(
     """``record_outcome`` for the previous message and ``mark_in_flight`` for the next, at once.
 
     PostgreSQL only (SQLite has no UPDATE inside WITH). Returns what ``mark_in_flight`` would.
+    Runs inside the session's transaction.
     """
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    return record_and_mark_on(
+        driver, previous, delivery_id, owner=owner, message_id=message_id, now=now
+    )
+
+
+def record_and_mark_on(
+    driver: Any,
+    previous: tuple[int, Outcome],
+    delivery_id: int,
+    *,
+    owner: str,
+    message_id: str,
+    now: dt.datetime,
+) -> bool:
+    """``record_and_mark`` on a psycopg connection itself (the send loop's, in autocommit)."""
     params = dict(_RECORD_AND_MARK_CONSTANTS)
     params.update(_outcome_params(previous[0], owner, previous[1], now, prefix="previous_"))
     params.update(delivery_id=delivery_id, owner=owner, now=now, message_id=message_id)
-    # Straight to psycopg, inside the session's transaction: at one statement per message the
-    # SQLAlchemy execution context would cost as much as the database does.
-    driver = session.connection().connection.driver_connection
-    assert driver is not None
+    # Straight to psycopg: at one statement per message the SQLAlchemy execution context would
+    # cost as much as the database does.
     return int(driver.execute(_RECORD_AND_MARK_POSTGRESQL, params).rowcount) == 1

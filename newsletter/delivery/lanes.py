@@ -42,6 +42,19 @@ def acquire_lane(
     return affected_rows(result) == 1
 
 
+def renew_lane(
+    session: Session, lane: int, *, owner: str, now: dt.datetime, lease_seconds: int
+) -> bool:
+    """Extend ``owner``'s lease on ``lane`` (the heartbeat); False if the lane is not theirs."""
+    result = session.execute(
+        update(SendLane)
+        .where(SendLane.lane == lane, SendLane.owner == owner)
+        .values(lease_expires_at=now + dt.timedelta(seconds=lease_seconds))
+        .execution_options(synchronize_session=False)
+    )
+    return affected_rows(result) == 1
+
+
 def lane_free_at(session: Session, lane: int, now: dt.datetime) -> dt.datetime:
     """When ``lane`` can next be taken: its holder's lease or the relay's back-off ends."""
     record = session.get(SendLane, lane)
@@ -60,6 +73,19 @@ def release_lane(session: Session, lane: int, *, owner: str) -> None:
     )
 
 
+def relay_waits(session: Session, now: dt.datetime) -> tuple[str, dt.datetime] | None:
+    """What the relay did, and when a lane tries it again, while a lane waits for it."""
+    record = session.scalars(
+        select(SendLane)
+        .where(SendLane.relay_retry_at > now)
+        .order_by(SendLane.relay_retry_at)
+        .limit(1)
+    ).first()
+    if record is None or record.relay_retry_at is None:
+        return None
+    return record.relay_error or "the relay could not be reached", record.relay_retry_at
+
+
 def free_lanes(session: Session, count: int, now: dt.datetime) -> list[int]:
     """Lanes no live worker holds and that are not waiting for the relay to come back."""
     return list(
@@ -76,13 +102,17 @@ def free_lanes(session: Session, count: int, now: dt.datetime) -> list[int]:
 
 
 def relay_down(
-    session: Session, lane: int, *, schedule: tuple[int, ...], now: dt.datetime
+    session: Session, lane: int, *, schedule: tuple[int, ...], now: dt.datetime, error: str
 ) -> dt.datetime:
-    """The relay refused us: this lane waits along the retry schedule instead of burning retries."""
+    """The relay refused us: this lane waits along the retry schedule instead of burning retries.
+
+    ``error`` says what happened, in words (`campaign status` shows it with the retry time).
+    """
     record = session.get(SendLane, lane)
     assert record is not None
     record.relay_retry_at = backoff_until(record.relay_step, schedule, now)
     record.relay_step += 1
+    record.relay_error = error
     record.owner, record.lease_expires_at = None, None
     session.flush()
     return record.relay_retry_at
@@ -92,6 +122,6 @@ def relay_up(session: Session, lane: int) -> None:
     session.execute(
         update(SendLane)
         .where(SendLane.lane == lane, SendLane.relay_step > 0)
-        .values(relay_step=0, relay_retry_at=None)
+        .values(relay_step=0, relay_retry_at=None, relay_error=None)
         .execution_options(synchronize_session=False)
     )

@@ -258,6 +258,26 @@ def requeue_unsent(session: Session, campaign_id: int, now: dt.datetime) -> int:
     )
 
 
+def requeue_possibly_sent(session: Session, campaign_id: int, now: dt.datetime) -> int:
+    """`resend --possibly-sent`: the rows left in doubt are pending again (the operator's call).
+
+    Their lease and in-flight mark are cleared, so a worker that was only slow, not dead,
+    can no longer write an outcome for them.
+    """
+    return _move(
+        session,
+        DeliveryStatus.PENDING,
+        Delivery.campaign_id == campaign_id,
+        Delivery.status == DeliveryStatus.POSSIBLY_SENT,
+        Delivery.subscriber_id.is_not(None),
+        now=now,
+        lease_owner=None,
+        lease_expires_at=None,
+        in_flight_at=None,
+        next_attempt_at=None,
+    )
+
+
 def requeue_policy_held(session: Session, campaign_id: int, now: dt.datetime) -> int:
     """`campaign resume`: rows whose last word was a policy rejection are retried at once.
 

@@ -52,10 +52,12 @@ ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058 §3.1, byte for byte
 # control characters: none may reach a header or a body value as-is (SEC-01).
 _UNSAFE_HEADER_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-# Envelope-safe addresses only: a dot-atom local part and a hostname, ASCII (no SMTPUTF8 yet).
+# Envelope-safe addresses only: a dot-atom local part and a hostname in A-labels. The local
+# part may hold non-ASCII characters (SMTPUTF8, ``recipient.wire_address`` decided that the
+# relay takes it), never a control, a space or a line break.
 _EMAIL = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+    r"(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]|[^\x00-\x7f\x85\xa0\u2028\u2029\s]){1,64}"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
 )
 _MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[A-Za-z0-9.-]+>")  # msg-id without CFWS or "<>"
 _URI = re.compile(r"[!-;=?-~]+")  # printable ASCII without "<" and ">": cannot leave its <…>
@@ -229,7 +231,7 @@ class MessageTemplate:
         """
         if date.tzinfo is None:
             raise InvalidInput("the Date must carry a time zone")
-        if not _EMAIL.fullmatch(r.email) or len(r.email) > 254:
+        if not _EMAIL.fullmatch(r.email) or len(r.email.encode()) > 254:
             raise InvalidInput(f"unusable recipient address {r.email!r}")
         if not _MESSAGE_ID.fullmatch(r.message_id):
             raise InvalidInput(f"malformed Message-ID {r.message_id!r}")
@@ -308,14 +310,15 @@ def _campaign_headers(h: CampaignHeaders, boundary: str) -> bytes:
 
 def _mailbox(name: str, email: str) -> bytes:
     """``"Name" <addr>`` for the To header, RFC 2047-encoded when the name is not ASCII (SEC-02)."""
+    # UTF-8 only for a non-ASCII local part, which goes out with SMTPUTF8 (RFC 6532 headers).
     if not name:
-        return email.encode("ascii")
+        return email.encode()
     if name.isascii():
         # Always a quoted-string: then no character in the name (",", "<", "=?…?=") can be read
         # as a second mailbox or an encoded word.
         quoted = name.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{quoted}" <{email}>'.encode("ascii")
-    return f"{_encoded_words(name)} <{email}>".encode("ascii")
+        return f'"{quoted}" <{email}>'.encode()
+    return f"{_encoded_words(name)} <{email}>".encode()
 
 
 def _encoded_words(text: str) -> str:

@@ -51,9 +51,10 @@ CAMPAIGN_TRANSITIONS: dict[CampaignStatus, frozenset[CampaignStatus]] = {
         }
     ),
     CampaignStatus.PAUSED: frozenset({CampaignStatus.SENDING, CampaignStatus.CANCELLED}),
-    # A finished campaign can be reopened only to resend to the recipients it missed.
+    # A finished campaign can be reopened only to resend to the recipients it missed, and a
+    # cancelled one only by `campaign resend --unsent`: a new run for the rest of its ledger.
     CampaignStatus.SENT: frozenset({CampaignStatus.SENDING}),
-    CampaignStatus.CANCELLED: frozenset(),
+    CampaignStatus.CANCELLED: frozenset({CampaignStatus.SENDING}),
     CampaignStatus.FAILED: frozenset(),
 }
 
@@ -97,6 +98,9 @@ DELIVERY_TRANSITIONS: dict[DeliveryStatus, frozenset[DeliveryStatus]] = {
     # recovery's guess), or "possibly sent" again when it knows no more; a DSN may bounce it.
     DeliveryStatus.POSSIBLY_SENT: frozenset(
         {
+            # `campaign resend --possibly-sent`: the operator checked the relay's log and found
+            # nothing; their call, never automatic.
+            DeliveryStatus.PENDING,
             DeliveryStatus.SENT,
             DeliveryStatus.DEFERRED,
             DeliveryStatus.FAILED,
@@ -130,9 +134,18 @@ ACCEPTED_STATUSES = frozenset({DeliveryStatus.SENT, DeliveryStatus.POSSIBLY_SENT
 
 class Campaign(Base):
     __tablename__ = "campaigns"
+    __table_args__ = (
+        # One send per issue and audience, held by the database (two `send` at the same moment
+        # cannot both insert round 1); `send --again` takes the next round. A round of NULL
+        # holds nothing: a campaign cancelled before it started, or one that failed to start.
+        UniqueConstraint("issue_id", "audience_key", "audience_round"),
+    )
 
     id: Mapped[intpk]
     issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id"))
+    # Who it is for, as one comparable value: "lists:1,3" or "segment:5" (``audience.key``).
+    audience_key: Mapped[str] = mapped_column(Text, default="", server_default="")
+    audience_round: Mapped[int | None]
     status: Mapped[CampaignStatus] = mapped_column(default=CampaignStatus.DRAFT)
     send_at: Mapped[dt.datetime | None]
     # A saved filter over the campaign's (single) list, evaluated when the campaign starts.
@@ -290,3 +303,6 @@ class SendLane(Base):
     # The relay refused connections: no lane sends before this time (the campaign waits).
     relay_retry_at: Mapped[dt.datetime | None]
     relay_step: Mapped[int] = mapped_column(default=0)
+    # What the relay did, in words, while ``relay_retry_at`` is set: "relay 127.0.0.1:1
+    # refused the connection" (`campaign status` says what it waits for, and until when).
+    relay_error: Mapped[str | None] = mapped_column(Text)

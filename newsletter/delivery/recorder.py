@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -76,14 +76,15 @@ class Recorder:
         self.attempts = AttemptBits()
         self._connection = ctx.engine.connect()
         self._postgresql = self._connection.dialect.name == "postgresql"
+        self._driver: Any = None  # PostgreSQL: the psycopg connection the fast path runs on
         if self._postgresql:
             self._connection = self._connection.execution_options(isolation_level="AUTOCOMMIT")
             self._connection.exec_driver_sql("SET synchronous_commit TO OFF")
+            self._driver = self._connection.connection.driver_connection
         self._session = Session(bind=self._connection, expire_on_commit=False)
         self._pending: list[tuple[Claimed, Decision]] = []
         self._skipped: list[int] = []
         self._in_flight: Claimed | None = None
-        self._last_renewal = time.monotonic()
 
     # --- what the loop tells the recorder -------------------------------------------------
 
@@ -100,33 +101,45 @@ class Recorder:
             self.ctx.transport.close()
         self._add(row, decision)
 
+    def undeliverable(self, row: Claimed, error: Exception) -> None:
+        """The message could not be addressed or built: the row fails, never in flight.
+
+        No SMTP attempt was made, so neither the row's attempts nor the breaker count it.
+        """
+        outcome = Outcome(DeliveryStatus.FAILED, reply=str(error), counts_as_attempt=False)
+        self._pending.append((row, Decision(outcome)))
+
     def fence(self, row: Claimed, mid: str) -> Fence:
-        """Record earlier outcomes and mark ``row`` in flight, in one transaction."""
+        """Record earlier outcomes and mark ``row`` in flight, in one transaction.
+
+        On PostgreSQL the common case is one statement on the autocommit connection, with no
+        session transaction around it.
+        """
         now = self.ctx.clock()
-        with self._transaction() as session:
-            self._renew(session, now)
-            if self._postgresql and self._one_plain_outcome():
-                previous, decision = self._pending.pop()
-                marked = fence.record_and_mark(
-                    session,
-                    (previous.delivery_id, decision.outcome),
-                    row.delivery_id,
-                    owner=self.ctx.owner,
-                    message_id=mid,
-                    now=now,
-                )
-            else:
+        if self._driver is not None and self._one_plain_outcome():
+            previous, decision = self._pending.pop()
+            marked = fence.record_and_mark_on(
+                self._driver,
+                (previous.delivery_id, decision.outcome),
+                row.delivery_id,
+                owner=self.ctx.owner,
+                message_id=mid,
+                now=now,
+            )
+        else:
+            with self._transaction() as session:
                 self._flush(session)
                 if row.domain in self.domains.waiting:
-                    # The outcome just written backed this row's domain off or held it: the row
-                    # goes back unsent, so "ten in a row" means ten, not eleven.
+                    # The outcome just written backed this row's domain off or held it: the
+                    # row goes back unsent, so "ten in a row" means ten, not eleven.
                     return Fence.DOMAIN_WAITS
                 marked = fence.mark_in_flight(
                     session, row.delivery_id, owner=self.ctx.owner, message_id=mid, now=now
                 )
-            if marked:
-                self._in_flight = row
-                return Fence.MARKED
+        if marked:
+            self._in_flight = row
+            return Fence.MARKED
+        with self._transaction() as session:
             owner = session.scalar(
                 select(Delivery.lease_owner).where(Delivery.id == row.delivery_id)
             )
@@ -242,10 +255,3 @@ class Recorder:
                 holds.reset_streak(session, self.campaign_id, domain)
                 domains.streaking.discard(domain)
         return decision
-
-    def _renew(self, session: Session, now: dt.datetime) -> None:
-        lease = self.ctx.settings.lease_seconds
-        if time.monotonic() - self._last_renewal < lease / 3:
-            return
-        ledger.renew_lease(session, owner=self.ctx.owner, now=now, lease_seconds=lease)
-        self._last_renewal = time.monotonic()

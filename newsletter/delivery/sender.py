@@ -13,8 +13,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -23,16 +23,25 @@ from sqlalchemy.orm import Session
 from newsletter.delivery import holds, lanes, ledger, throttles
 from newsletter.delivery.context import CampaignMessage, SendContext
 from newsletter.delivery.fence import Fence
+from newsletter.delivery.heartbeat import Heartbeat
 from newsletter.delivery.ledger import Claimed
 from newsletter.delivery.message import RecipientValues, message_id
 from newsletter.delivery.models import Campaign, CampaignStatus
+from newsletter.delivery.recipient import wire_address
 from newsletter.delivery.recorder import DomainState, Recorder
 from newsletter.delivery.transports import SendResult
 from newsletter.delivery.verp import verp_address
-from newsletter.errors import DeliveryError, RelayUnreachableError
+from newsletter.errors import (
+    ConfigError,
+    DeliveryError,
+    InvalidInput,
+    RelayUnreachableError,
+    UndeliverableAddress,
+    UserError,
+)
 from newsletter.subscribers.tokens import unsubscribe_mailto, unsubscribe_token, unsubscribe_url
 
-CONTROL_INTERVAL_SECONDS = 1.0  # pause/cancel take effect within this (plus one message)
+CONTROL_INTERVAL = dt.timedelta(seconds=1)  # pause/cancel take effect within this (+ 1 message)
 
 
 class StopReason(enum.StrEnum):
@@ -72,8 +81,11 @@ def send_batch(ctx: SendContext, lane: int) -> BatchResult:
             lanes.release_lane(session, lane, owner=ctx.owner)
             return BatchResult(None, next_due_at=next_due(session, now))
     try:
-        result = send_claimed(ctx, lane, batch)
+        with Heartbeat(ctx, lane) as heartbeat:
+            result = send_claimed(ctx, lane, batch, heartbeat)
     finally:
+        # The connection closes before the lane is free: the cap counts open connections.
+        ctx.transport.close()
         with ctx.session_factory.begin() as session:
             lanes.release_lane(session, lane, owner=ctx.owner)
     with ctx.session_factory.begin() as session:
@@ -82,27 +94,41 @@ def send_batch(ctx: SendContext, lane: int) -> BatchResult:
     return dataclasses.replace(result, next_due_at=due)
 
 
-def send_claimed(ctx: SendContext, lane: int, batch: Batch) -> BatchResult:
-    """The loop. Per row: fence → build → send → record; the campaign's status every second."""
+def send_claimed(ctx: SendContext, lane: int, batch: Batch, heartbeat: Heartbeat) -> BatchResult:
+    """The loop. Per row: build → fence → send → record; the campaign's status every second.
+
+    Everything that can make a message unbuildable (its address, its values) is found before
+    the fence: such a row fails with the reason and the loop goes on; it is never in flight.
+    """
     recorder = Recorder(ctx, batch.message.campaign_id, batch.domains)
     rows = deque(batch.rows)
     unsent: list[Claimed] = []  # rows of a domain that began to wait: back to pending
     sent = 0
     stopped: StopReason | None = None
-    next_check = time.monotonic() + CONTROL_INTERVAL_SECONDS
+    next_check = ctx.clock() + CONTROL_INTERVAL
     try:
         while rows:
-            if time.monotonic() >= next_check or recorder.attempts.rejections:
-                stopped = check_status(ctx, recorder)
+            if ctx.clock() >= next_check or recorder.attempts.rejections:
+                stopped = check_status(ctx, recorder, heartbeat)
                 if stopped is not None:
                     break
-                next_check = time.monotonic() + CONTROL_INTERVAL_SECONDS
+                next_check = ctx.clock() + CONTROL_INTERVAL
             row = rows.popleft()
             if row.domain in batch.domains.waiting:
                 unsent.append(row)
                 continue
-            take_tokens(ctx, row)
             mid = message_id_of(ctx, row)
+            try:
+                outgoing = build(ctx, batch.message, row, mid)
+            except (UndeliverableAddress, InvalidInput) as error:
+                recorder.undeliverable(row, error)
+                done(ctx)
+                continue
+            except (RelayUnreachableError, ConfigError) as error:
+                rows.appendleft(row)
+                stopped = cannot_connect(ctx, lane, recorder.campaign_id, error)
+                break
+            take_tokens(ctx, row)
             fenced = recorder.fence(row, mid)
             if fenced is Fence.LEASE_LOST:
                 stopped = StopReason.LEASE_LOST
@@ -112,22 +138,23 @@ def send_claimed(ctx: SendContext, lane: int, batch: Batch) -> BatchResult:
                 unsent.append(row)
                 continue
             if fenced is Fence.SUPPRESSED:
+                done(ctx)
                 continue
             try:
-                result = hand_over(ctx, row, build(ctx, batch.message, row, mid))
-            except RelayUnreachableError:
-                # Nothing left us: the row was never handed over. Wait for the relay instead
-                # of burning this recipient's retries.
+                result = hand_over(ctx, row, outgoing)
+            except (RelayUnreachableError, ConfigError) as error:
+                # Nothing left us: the row was never handed over. Wait for the relay (or for
+                # an operator) instead of burning this recipient's retries.
                 recorder.unmark(row)
                 rows.appendleft(row)
-                relay_down(ctx, lane)
-                stopped = StopReason.RELAY_UNREACHABLE
+                stopped = cannot_connect(ctx, lane, recorder.campaign_id, error)
                 break
             except DeliveryError as error:
                 recorder.failed(row, error)
             else:
                 recorder.sent(row, result)
                 sent += 1
+            done(ctx)
     finally:
         recorder.close([r.delivery_id for r in (*unsent, *rows)])
         push_attempts(ctx, recorder)
@@ -149,25 +176,65 @@ def hold_lane(ctx: SendContext, session: Session, lane: int, now: dt.datetime) -
 
 
 def claim(ctx: SendContext, session: Session, now: dt.datetime) -> Batch | None:
-    """The oldest sending campaign with work due: its next rows, and its domains' state."""
-    campaign_id = _next_campaign(session, now)
-    if campaign_id is None:
-        return None
-    settings = ctx.settings
-    rows = ledger.claim_batch(
-        session,
-        campaign_id,
-        owner=ctx.owner,
-        now=now,
-        lease_seconds=settings.lease_seconds,
-        limit=settings.batch_size,
+    """The oldest sending campaign with work due: its next rows, and its domains' state.
+
+    A campaign whose message cannot be built (a setting, a list name, the issue) pauses itself
+    with the reason, and the next campaign is served: one bad campaign never holds the others.
+    """
+    for campaign_id in _due_campaigns(session, now):
+        try:
+            message = ctx.templates(session, campaign_id)
+        except UserError as error:
+            pause_for(session, campaign_id, f"the message cannot be built: {error}", now)
+            continue
+        settings = ctx.settings
+        rows = ledger.claim_batch(
+            session,
+            campaign_id,
+            owner=ctx.owner,
+            now=now,
+            lease_seconds=settings.lease_seconds,
+            limit=settings.batch_size,
+        )
+        domains = DomainState(
+            waiting=ledger.waiting_domains(session, campaign_id, now),
+            watched=throttles.watched_domains(session),
+            streaking=holds.streaking_domains(session, campaign_id),
+        )
+        return Batch(message, rows, domains)
+    return None
+
+
+def pause_for(session: Session, campaign_id: int, problem: str, now: dt.datetime) -> None:
+    """Pause a sending campaign that cannot go on until someone fixes ``problem``."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or campaign.status is not CampaignStatus.SENDING:
+        return
+    campaign.transition(
+        CampaignStatus.PAUSED,
+        f"paused automatically: {problem}; fix it, then `campaign resume {campaign_id}`",
+        at=now,
     )
-    domains = DomainState(
-        waiting=ledger.waiting_domains(session, campaign_id, now),
-        watched=throttles.watched_domains(session),
-        streaking=holds.streaking_domains(session, campaign_id),
-    )
-    return Batch(ctx.templates(session, campaign_id), rows, domains)
+
+
+def cannot_connect(
+    ctx: SendContext, lane: int, campaign_id: int, error: RelayUnreachableError | ConfigError
+) -> StopReason:
+    """No connection: the lane waits for the relay, or (our settings) the campaign pauses."""
+    with ctx.session_factory.begin() as session:
+        if isinstance(error, ConfigError):
+            pause_for(session, campaign_id, f"the relay cannot be used: {error}", ctx.clock())
+            return StopReason.CAMPAIGN_STOPPED
+        lanes.relay_down(
+            session, lane, schedule=ctx.settings.retry_schedule, now=ctx.clock(), error=str(error)
+        )
+    return StopReason.RELAY_UNREACHABLE
+
+
+def done(ctx: SendContext) -> None:
+    """One more recipient dealt with: tell whoever shows progress."""
+    if ctx.progress is not None:
+        ctx.progress()
 
 
 def take_tokens(ctx: SendContext, row: Claimed) -> None:
@@ -184,12 +251,24 @@ def message_id_of(ctx: SendContext, row: Claimed) -> str:
     )
 
 
-def build(ctx: SendContext, message: CampaignMessage, row: Claimed, mid: str) -> bytes:
-    """One recipient's message: the campaign's template with their values, DKIM-signed."""
-    settings = ctx.settings
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    recipient: str  # the address on the wire: IDNA domain, UTF-8 local part only with SMTPUTF8
+    raw: bytes
+
+
+def build(ctx: SendContext, message: CampaignMessage, row: Claimed, mid: str) -> Outgoing:
+    """One recipient's message: the campaign's template with their values, DKIM-signed.
+
+    Raises ``UndeliverableAddress`` or ``InvalidInput`` for this recipient alone (the row
+    fails), ``RelayUnreachableError`` or ``ConfigError`` when asking the relay what it takes
+    fails (nothing is sent).
+    """
+    settings, transport = ctx.settings, ctx.transport
+    recipient = wire_address(row.email, smtputf8=not row.email.isascii() and transport.smtputf8)
     token = unsubscribe_token(settings.secret_key, row.subscriber_id, row.list_id)
     values = RecipientValues(
-        email=row.email,
+        email=recipient,
         name=row.name,
         message_id=mid,
         unsubscribe_url=unsubscribe_url(settings, token),
@@ -198,29 +277,27 @@ def build(ctx: SendContext, message: CampaignMessage, row: Claimed, mid: str) ->
     )
     # A signed message stays 7-bit: a later hop that converts 8bit to quoted-printable would
     # change the body and break the DKIM body hash.
-    eight_bit = ctx.transport.eight_bit and ctx.signer is None
+    eight_bit = transport.eight_bit and ctx.signer is None
     raw = message.template.render(values, date=ctx.clock(), eight_bit=eight_bit)
-    return ctx.signer.sign(raw) if ctx.signer else raw
+    return Outgoing(recipient, ctx.signer.sign(raw) if ctx.signer else raw)
 
 
-def hand_over(ctx: SendContext, row: Claimed, raw: bytes) -> SendResult:
+def hand_over(ctx: SendContext, row: Claimed, outgoing: Outgoing) -> SendResult:
     """Give the message to the relay, from the delivery's own VERP envelope sender."""
     settings = ctx.settings
     sender = verp_address(row.delivery_id, settings.bounce_address, settings.secret_key)
-    return ctx.transport.send(sender, row.email, raw)
+    return ctx.transport.send(sender, outgoing.recipient, outgoing.raw)
 
 
-def relay_down(ctx: SendContext, lane: int) -> None:
-    with ctx.session_factory.begin() as session:
-        lanes.relay_down(session, lane, schedule=ctx.settings.retry_schedule, now=ctx.clock())
-
-
-def check_status(ctx: SendContext, recorder: Recorder) -> StopReason | None:
+def check_status(ctx: SendContext, recorder: Recorder, heartbeat: Heartbeat) -> StopReason | None:
     """Between messages: feed the breaker, re-read the campaign's status and waiting domains.
 
     A pause or cancel (an editor's, the breaker's, the bounce rates') stops the batch; a domain
-    another worker backed off or held is not sent to any more.
+    another worker backed off or held is not sent to any more; a lane the heartbeat lost stops
+    it too.
     """
+    if heartbeat.lost.is_set():
+        return StopReason.LEASE_LOST
     campaign_id = recorder.campaign_id
     now = ctx.clock()
     with ctx.session_factory.begin() as session:
@@ -250,15 +327,15 @@ def _push(ctx: SendContext, session: Session, recorder: Recorder, now: dt.dateti
     )
 
 
-def _next_campaign(session: Session, now: dt.datetime) -> int | None:
-    """The oldest sending campaign with a row due now."""
-    for campaign_id in session.scalars(
+def _due_campaigns(session: Session, now: dt.datetime) -> Iterator[int]:
+    """The sending campaigns with a row due now, oldest first."""
+    sending = session.scalars(
         select(Campaign.id).where(Campaign.status == CampaignStatus.SENDING).order_by(Campaign.id)
-    ):
+    ).all()
+    for campaign_id in sending:
         due = ledger.next_due_at(session, campaign_id, now)
         if due is not None and due <= now:
-            return campaign_id
-    return None
+            yield campaign_id
 
 
 def next_due(session: Session, now: dt.datetime) -> dt.datetime | None:

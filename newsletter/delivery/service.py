@@ -1,4 +1,5 @@
-"""Use cases of the delivery stage: create, start, pause, resume, cancel and report campaigns."""
+"""Use cases of the delivery stage: create (one send per issue and audience), start, pause, resume,
+cancel and resend campaigns; what they are doing is in ``report``."""
 
 from __future__ import annotations
 
@@ -7,47 +8,38 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from newsletter.config import Settings
 from newsletter.db import utcnow
 from newsletter.delivery import audience, holds, ledger
 from newsletter.delivery.context import CampaignMessage
-from newsletter.delivery.holds import Hold
-from newsletter.delivery.message import CampaignHeaders, MessageTemplate
+from newsletter.delivery.message import (
+    CampaignHeaders,
+    MessageTemplate,
+    RecipientValues,
+    message_id,
+)
 from newsletter.delivery.models import (
-    OPEN_STATUSES,
     Campaign,
     CampaignList,
     CampaignStatus,
     Delivery,
+    DeliveryStatus,
 )
 from newsletter.delivery.sender import finish_if_done
-from newsletter.errors import ConfigError, InvalidInput, InvalidTransition, NotFound
+from newsletter.errors import AlreadySent, ConfigError, InvalidInput, InvalidTransition, NotFound
 from newsletter.issues.models import IssueStatus
 from newsletter.issues.service import get_issue
 from newsletter.render import service as render_service
+from newsletter.render.models import IssueRendering
 from newsletter.subscribers.models import MailingList
 from newsletter.subscribers.segments import get_segment
 from newsletter.subscribers.service import get_list
+from newsletter.subscribers.tokens import unsubscribe_mailto, unsubscribe_token, unsubscribe_url
 
-RATE_WINDOW_SECONDS = 60
 FEEDBACK_TENANT = "nl"
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignReport:
-    campaign_id: int
-    issue_id: int
-    status: str
-    reason: str | None
-    reply: str | None  # the relay's reply behind an automatic pause
-    since: dt.datetime | None  # when the campaign entered its status, if known
-    holds: list[Hold]  # domains the circuit breaker holds for this campaign
-    recipients: int
-    counts: dict[str, int]
-    rate_per_second: float  # messages accepted by the relay over the last minute
-    eta_seconds: float | None  # None when nothing is moving
 
 
 def create_campaign(
@@ -57,8 +49,15 @@ def create_campaign(
     list_names: list[str],
     send_at: dt.datetime | None = None,
     segment_name: str | None = None,
+    again: bool = False,
 ) -> Campaign:
-    """An issue to one or more lists, or to a segment (a saved filter over one list)."""
+    """An issue to one or more lists, or to a segment (a saved filter over one list).
+
+    One send per issue and audience: when the issue went (or is going) to the same lists or
+    segment already, ``AlreadySent`` names the earlier campaign, unless ``again`` asks for one
+    more round. The database's unique constraint is the guard, not the look-up before it: of
+    two sends at the same moment one inserts, the other is refused.
+    """
     segment = get_segment(session, segment_name) if segment_name else None
     list_ids = [get_list(session, name).id for name in dict.fromkeys(list_names)]
     if segment is not None:
@@ -67,15 +66,90 @@ def create_campaign(
         list_ids = [segment.list_id]
     if not list_ids:
         raise InvalidInput("a campaign needs at least one list (--list NAME) or a --segment")
+    issue = get_issue(session, issue_id)
+    audience_key = audience.key(list_ids, segment.id if segment else None)
+    earlier = _last_round(session, issue_id, audience_key)
+    if earlier is not None and not again:
+        raise _already_sent(session, earlier)
     campaign = Campaign(
-        issue=get_issue(session, issue_id),
+        issue=issue,
         send_at=send_at,
         segment=segment,
         lists=[CampaignList(list_id=list_id) for list_id in list_ids],
+        audience_key=audience_key,
+        audience_round=(earlier.audience_round or 0) + 1 if earlier else 1,
     )
-    session.add(campaign)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(campaign)
+    except IntegrityError:
+        winner = _last_round(session, issue_id, audience_key)
+        if winner is None:  # pragma: no cover - the constraint names a row that exists
+            raise
+        raise _already_sent(session, winner) from None
     return campaign
+
+
+def _last_round(session: Session, issue_id: int, audience_key: str) -> Campaign | None:
+    """The latest campaign of the issue to this audience that holds a round."""
+    return session.scalar(
+        select(Campaign)
+        .where(
+            Campaign.issue_id == issue_id,
+            Campaign.audience_key == audience_key,
+            Campaign.audience_round.is_not(None),
+        )
+        .order_by(Campaign.audience_round.desc())
+        .limit(1)
+    )
+
+
+def _already_sent(session: Session, earlier: Campaign) -> AlreadySent:
+    counts = ledger.status_counts(session, earlier.id)
+    shown = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
+    what = "was sent" if earlier.status is CampaignStatus.SENT else "is being sent"
+    if earlier.status in (CampaignStatus.SCHEDULED, CampaignStatus.DRAFT):
+        what = "is scheduled"
+    elif earlier.status is CampaignStatus.CANCELLED:
+        what = "was partly sent"
+    return AlreadySent(
+        f"issue {earlier.issue_id} {what} to this audience by campaign {earlier.id} "
+        f"({earlier.status}{': ' + shown if shown else ''}); "
+        "`send --again` sends it once more",
+        campaign_id=earlier.id,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierSend:
+    """What `send --again` must state before it sends: the last round and who got it."""
+
+    campaign_id: int
+    status: str
+    counts: dict[str, int]
+    repeat_recipients: int  # people who got it (or are getting it) and would get it again
+
+
+def earlier_send(
+    session: Session, *, issue_id: int, list_names: list[str], segment_name: str | None = None
+) -> EarlierSend | None:
+    """The latest round of the issue to this audience, and how many would get it twice."""
+    segment = get_segment(session, segment_name) if segment_name else None
+    list_ids = (
+        [segment.list_id]
+        if segment is not None
+        else [get_list(session, name).id for name in dict.fromkeys(list_names)]
+    )
+    audience_key = audience.key(list_ids, segment.id if segment else None)
+    earlier = _last_round(session, issue_id, audience_key)
+    if earlier is None:
+        return None
+    return EarlierSend(
+        campaign_id=earlier.id,
+        status=str(earlier.status),
+        counts=ledger.status_counts(session, earlier.id),
+        repeat_recipients=audience.repeat_recipients(session, issue_id, audience_key),
+    )
 
 
 def get_campaign(session: Session, campaign_id: int) -> Campaign:
@@ -85,28 +159,42 @@ def get_campaign(session: Session, campaign_id: int) -> Campaign:
     return campaign
 
 
+def created_at(session: Session, campaign_id: int) -> dt.datetime:
+    """When the campaign was made: with its id, what tells it from any other row."""
+    made = session.scalar(select(Campaign.created_at).where(Campaign.id == campaign_id))
+    if made is None:
+        raise NotFound(f"no campaign with id {campaign_id}")
+    return made
+
+
 def schedule_or_start(
     session: Session, settings: Settings, campaign: Campaign, now: dt.datetime
 ) -> int:
-    """Start now, or schedule for ``send_at``; either way the issue must pass its check first."""
-    check_can_send(session, settings, campaign.issue_id)
+    """Start now, or schedule for ``send_at``; either way the issue must pass its check first.
+
+    The issue is rendered here if it changed since its last rendering, once; the check and
+    every later step read that rendering.
+    """
     if campaign.send_at is not None and campaign.send_at > now:
+        check_can_send(session, settings, campaign.issue_id)
         campaign.transition(CampaignStatus.SCHEDULED, at=now)
         return ledger_preview_count(session, campaign)
     return start_campaign(session, settings, campaign.id, now)
 
 
-def check_can_send(session: Session, settings: Settings, issue_id: int) -> None:
+def check_can_send(session: Session, settings: Settings, issue_id: int) -> IssueRendering:
+    """Render the issue if it changed (the one render of a send), then check that rendering."""
     if not settings.postal_address:
         raise ConfigError("NEWSLETTER_POSTAL_ADDRESS must be set: every message shows it")
-    render_service.require_sendable(session, settings, issue_id)
+    rendering = render_service.render_if_changed(session, settings, issue_id)
+    render_service.require_sendable(session, settings, issue_id, rendering)
+    return rendering
 
 
 def start_campaign(session: Session, settings: Settings, campaign_id: int, now: dt.datetime) -> int:
     """Resolve the recipients into ledger rows and open the campaign; return how many."""
     campaign = get_campaign(session, campaign_id)
     check_can_send(session, settings, campaign.issue_id)
-    render_service.rendering_for(session, settings, campaign.issue_id)
     issue = campaign.issue
     if issue.status != IssueStatus.SENT:
         issue.transition(IssueStatus.SENT)  # freezes the rendering the recipients get
@@ -160,16 +248,27 @@ class Resumed:
     campaign: Campaign
     released: list[str]  # domains the circuit breaker held
     requeued: int  # rows whose last reply was a policy rejection, queued again
+    started: int | None = None  # a scheduled campaign started now: its recipients
 
 
-def resume(session: Session, campaign_id: int, now: dt.datetime | None = None) -> Resumed:
+def resume(
+    session: Session, settings: Settings, campaign_id: int, now: dt.datetime | None = None
+) -> Resumed:
     """Go on sending: release the domains the breaker held and retry the rows held by policy.
 
-    Works on a paused campaign, on a sending one with held domains, and on a finished one whose
-    last rows failed on policy rejections.
+    Works on a paused campaign, on a sending one with held domains, on a finished one whose
+    last rows failed on policy rejections, and on a scheduled one, which starts now.
     """
     now = now or utcnow()
     campaign = get_campaign(session, campaign_id)
+    if campaign.status is CampaignStatus.SCHEDULED:
+        started = start_campaign(session, settings, campaign_id, now)
+        return Resumed(campaign, [], 0, started=started)
+    if campaign.status is CampaignStatus.CANCELLED:
+        raise InvalidTransition(
+            f"campaign {campaign_id} is cancelled; `campaign resend {campaign_id} --unsent` "
+            "sends the rest as a new run"
+        )
     if campaign.status not in (CampaignStatus.PAUSED, CampaignStatus.SENDING, CampaignStatus.SENT):
         campaign.transition(CampaignStatus.SENDING)  # raises InvalidTransition, says why
     released = holds.release_holds(session, campaign_id)
@@ -186,63 +285,83 @@ def resume(session: Session, campaign_id: int, now: dt.datetime | None = None) -
 
 def cancel(session: Session, campaign_id: int, now: dt.datetime) -> Campaign:
     campaign = get_campaign(session, campaign_id)
+    never_started = campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
     campaign.transition(CampaignStatus.CANCELLED, "cancelled by an editor", at=now)
     campaign.finished_at = now
+    if never_started:
+        campaign.audience_round = None  # nobody was mailed: the audience is free again
     return campaign
 
 
-def resend_unsent(session: Session, campaign_id: int, now: dt.datetime) -> int:
-    """Queue again the rows that never left (failed, skipped); never a sent or bounced one."""
+@dataclass(frozen=True, slots=True)
+class Resent:
+    requeued: int  # rows queued again by this command
+    pending: int  # every row now waiting to be sent (a cancelled campaign's rest included)
+    claimed: int  # rows a worker holds: they are sent, or recovered when its lease lapses
+    claimed_until: dt.datetime | None  # the latest lease among them
+
+
+def resend_unsent(session: Session, campaign_id: int, now: dt.datetime) -> Resent:
+    """Queue again the rows that never left (failed, skipped); never a sent or bounced one.
+
+    On a cancelled campaign this is a new run: the rows it never reached are sent too.
+    """
     campaign = get_campaign(session, campaign_id)
+    if campaign.status is CampaignStatus.SCHEDULED:
+        raise InvalidTransition(f"campaign {campaign_id} has not started: nothing to resend")
     requeued = ledger.requeue_unsent(session, campaign_id, now)
-    if requeued and campaign.status == CampaignStatus.SENT:
-        campaign.transition(CampaignStatus.SENDING, at=now)
-        campaign.finished_at = None
-    return requeued
+    return _reopen(session, campaign, requeued, now)
 
 
-def report(session: Session, campaign_id: int, now: dt.datetime) -> CampaignReport:
+def resend_possibly_sent(session: Session, campaign_id: int, now: dt.datetime) -> Resent:
+    """Queue again the rows a dead worker left in doubt: the operator checked the relay's log."""
     campaign = get_campaign(session, campaign_id)
-    counts = ledger.status_counts(session, campaign_id)
-    recent = (
-        session.scalar(
-            select(func.count())
-            .select_from(Delivery)
-            .where(
-                Delivery.campaign_id == campaign_id,
-                Delivery.sent_at >= now - dt.timedelta(seconds=RATE_WINDOW_SECONDS),
-            )
+    requeued = ledger.requeue_possibly_sent(session, campaign_id, now)
+    return _reopen(session, campaign, requeued, now)
+
+
+def _reopen(session: Session, campaign: Campaign, requeued: int, now: dt.datetime) -> Resent:
+    counts = ledger.status_counts(session, campaign.id)
+    pending = counts[DeliveryStatus.PENDING] + counts[DeliveryStatus.DEFERRED]
+    if pending and campaign.status in (CampaignStatus.SENT, CampaignStatus.CANCELLED):
+        reason = "a new run: resending" if campaign.status is CampaignStatus.CANCELLED else None
+        campaign.transition(CampaignStatus.SENDING, reason, at=now)
+        campaign.finished_at = None
+    claimed_until = session.scalar(
+        select(func.max(Delivery.lease_expires_at)).where(
+            Delivery.campaign_id == campaign.id, Delivery.status == DeliveryStatus.SENDING
         )
-        or 0
     )
-    rate = recent / RATE_WINDOW_SECONDS
-    open_rows = sum(counts[s] for s in OPEN_STATUSES)
-    return CampaignReport(
-        campaign_id=campaign.id,
-        issue_id=campaign.issue_id,
-        status=str(campaign.status),
-        reason=campaign.status_reason,
-        reply=campaign.status_reply,
-        since=campaign.status_since,
-        holds=holds.holds_of(session, campaign_id),
-        recipients=campaign.recipient_count,
-        counts=counts,
-        rate_per_second=rate,
-        eta_seconds=open_rows / rate if rate > 0 and open_rows else None,
-    )
+    return Resent(requeued, pending, counts[DeliveryStatus.SENDING], claimed_until)
 
 
 def campaign_message(session: Session, settings: Settings, campaign_id: int) -> CampaignMessage:
-    """The campaign's MIME template, built from the issue's stored rendering."""
+    """The campaign's MIME template, built from the issue's stored rendering.
+
+    Raises ``UserError`` when no recipient's message could be built (a setting, a list name or
+    the issue is at fault): the send loop pauses the campaign with that reason instead of
+    failing recipients one by one. It renders one sample recipient to find out.
+    """
     campaign = get_campaign(session, campaign_id)
-    rendering = render_service.rendering_for(session, settings, campaign.issue_id)
+    rendering = render_service.stored_rendering(session, campaign.issue_id)
     first_list = session.get(MailingList, campaign.list_ids[0])
     assert first_list is not None
     headers = campaign_headers(settings, campaign.issue.subject, first_list, campaign.id)
-    return CampaignMessage(
-        campaign_id=campaign.id,
-        issue_id=campaign.issue_id,
-        template=MessageTemplate.build(headers, rendering.html, rendering.text),
+    template = MessageTemplate.build(headers, rendering.html, rendering.text)
+    template.render(_sample_recipient(settings, campaign), date=utcnow(), eight_bit=False)
+    return CampaignMessage(campaign_id=campaign.id, issue_id=campaign.issue_id, template=template)
+
+
+def _sample_recipient(settings: Settings, campaign: Campaign) -> RecipientValues:
+    """A recipient with nothing unusual: whatever fails for them fails for everyone."""
+    token = unsubscribe_token(settings.secret_key, 0, campaign.list_ids[0])
+    return RecipientValues(
+        email="sample@example.org",
+        name="Sample Reader",
+        message_id=message_id(0, campaign.id, settings.sending_domain, settings.secret_key),
+        unsubscribe_url=unsubscribe_url(settings, token),
+        unsubscribe_mailto=unsubscribe_mailto(settings, token),
+        view_url=f"{settings.base_url}/issues/{campaign.issue_id}",
     )
 
 

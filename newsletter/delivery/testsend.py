@@ -87,7 +87,7 @@ def send_test(
     recipients = [normalise_email(address) for address in addresses]
     issue = get_issue(session, issue_id)
     mailing_list = _tested_list(session, list_name)
-    rendering = render_service.rendering_for(session, settings, issue_id)
+    rendering = render_service.render_if_changed(session, settings, issue_id)
     template = MessageTemplate.build(
         campaign_headers(settings, TEST_SUBJECT_PREFIX + issue.subject, mailing_list, NO_CAMPAIGN),
         rendering.html,

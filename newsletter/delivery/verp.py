@@ -73,6 +73,10 @@ def delivery_id_from_verp(
         decoded = base64.b32decode(token.upper() + _PADDING)
     except (binascii.Error, ValueError):
         return None
+    if base64.b32encode(decoded).decode("ascii").rstrip("=").lower() != token:
+        # 29 characters carry 145 bits for 144: the last one's spare bit must be zero, so no
+        # second spelling of a token is accepted.
+        return None
     raw, mac = decoded[:DELIVERY_ID_BYTES], decoded[DELIVERY_ID_BYTES:]
     # Check every key, not just until one matches, so the time taken does not reveal which one.
     matches = [hmac.compare_digest(mac, _mac(key, raw)) for key in (secret, *retired_secrets)]

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.config import Settings
 from newsletter.content.bulletin import Rate
-from newsletter.errors import CheckFailed, InvalidInput, RenderError
+from newsletter.errors import CheckFailed, InvalidInput, NotFound, RenderError
 from newsletter.issues.models import Issue, IssueStatus
 from newsletter.issues.modes import IssueMode
 from newsletter.issues.service import get_issue
@@ -47,12 +47,32 @@ def render_issue(session: Session, settings: Settings, issue_id: int) -> IssueRe
     return rendering
 
 
-def rendering_for(session: Session, settings: Settings, issue_id: int) -> IssueRendering:
-    """The stored rendering, made now if the issue changed since (or was never rendered)."""
+def stored_rendering(session: Session, issue_id: int) -> IssueRendering:
+    """The rendering every recipient gets, as stored: read, never made here.
+
+    Raises ``NotFound`` when the issue changed since it was last rendered (or never was):
+    rendering is a step of its own (``render_issue``, ``render_if_changed``), so one send
+    renders once and every later step reads what that render stored.
+    """
     issue = get_issue(session, issue_id)
     rendering = session.get(IssueRendering, issue.id)
     if rendering is None or issue.status == IssueStatus.DRAFT:
-        rendering = render_issue(session, settings, issue_id)
+        raise NotFound(
+            f"issue {issue_id} has not been rendered since it last changed: "
+            f"run `newsletter issue render {issue_id}`"
+        )
+    return rendering
+
+
+def render_if_changed(session: Session, settings: Settings, issue_id: int) -> IssueRendering:
+    """Render the issue now if it changed since its last rendering; else the stored one.
+
+    The step a send takes once, before anything reads the rendering.
+    """
+    issue = get_issue(session, issue_id)
+    rendering = session.get(IssueRendering, issue.id)
+    if rendering is None or issue.status == IssueStatus.DRAFT:
+        return render_issue(session, settings, issue_id)
     return rendering
 
 
@@ -64,15 +84,30 @@ def report(rendering: IssueRendering) -> RenderReport:
     )
 
 
-def check_issue(session: Session, settings: Settings, issue_id: int) -> list[str]:
-    """Every problem that must be fixed before the issue may be sent (empty: ready)."""
+def check_issue(
+    session: Session,
+    settings: Settings,
+    issue_id: int,
+    rendering: IssueRendering | None = None,
+) -> list[str]:
+    """Every problem that must be fixed before the issue may be sent (empty: ready).
+
+    With ``rendering`` (the issue's current one, as a send has just stored it) the check reads
+    it instead of rendering the issue again.
+    """
     issue = get_issue(session, issue_id)
     problems: list[str] = []
     html = ""
     excerpt_bytes: int | None = None
     try:
         view = issue_view(issue, settings)
-        html = preview(render_email(view, sender(settings), settings.template_dir), settings).html
+        if rendering is None:
+            rendered: RenderedEmail | IssueRendering = render_email(
+                view, sender(settings), settings.template_dir
+            )
+        else:
+            rendered = rendering
+        html = preview(rendered, settings).html
         if issue.mode == IssueMode.FULL and len(html.encode()) > SIZE_BUDGET_BYTES:
             excerpt_bytes = _excerpt_bytes(view, settings)
     except (RenderError, InvalidInput) as exc:
@@ -117,8 +152,10 @@ def web_version(session: Session, settings: Settings, issue_id: int) -> str:
     return render_web(issue_view(issue, settings), sender(settings), settings.template_dir)
 
 
-def require_sendable(session: Session, settings: Settings, issue_id: int) -> None:
-    problems = check_issue(session, settings, issue_id)
+def require_sendable(
+    session: Session, settings: Settings, issue_id: int, rendering: IssueRendering | None = None
+) -> None:
+    problems = check_issue(session, settings, issue_id, rendering)
     if problems:
         raise CheckFailed(problems)
 

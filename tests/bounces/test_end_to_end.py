@@ -49,8 +49,9 @@ def send_campaign(settings: Settings, issue_id: int) -> int:
     not do yet.
     """
     with session_scope(settings) as session:
+        # The same issue goes to the list more than once on purpose: `send --again`.
         campaign = delivery_service.create_campaign(
-            session, issue_id=issue_id, list_names=["weekly"]
+            session, issue_id=issue_id, list_names=["weekly"], again=True
         )
         delivery_service.schedule_or_start(session, settings, campaign, jobs.utcnow())
         campaign_id = campaign.id

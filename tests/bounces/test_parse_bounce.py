@@ -49,11 +49,11 @@ def test_fifty_megabyte_message_is_refused_quickly() -> None:
         + b"QUFBQUFBQUFBQUFB\n" * (50 * 1024 * 1024 // 17)
         + b"--B--\n"
     )
-    started = time.monotonic()
+    started = time.process_time()  # this process's CPU: other load on the machine adds none
 
     events = parse_bounce(raw)
 
-    assert time.monotonic() - started < 2.0
+    assert time.process_time() - started < 2.0
     assert [e.kind for e in events] == [BounceKind.UNPARSEABLE]
 
 
@@ -158,11 +158,11 @@ def test_large_non_bounce_under_the_cap_is_read_quickly() -> None:
         b"hello\n--B\nContent-Type: application/pdf\n"
         b"Content-Transfer-Encoding: base64\n\n" + b"QUFBQUFBQUFBQUFB\n" * 500_000 + b"--B--\n"
     )
-    started = time.monotonic()
+    started = time.process_time()  # this process's CPU: other load on the machine adds none
 
     events = parse_bounce(raw)
 
-    assert time.monotonic() - started < 2.0
+    assert time.process_time() - started < 2.0
     assert [e.kind for e in events] == [BounceKind.UNKNOWN]
 
 

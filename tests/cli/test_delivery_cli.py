@@ -184,3 +184,40 @@ def test_send_to_a_segment_mails_only_its_matches(
     assert relay.handler.copies() == {"ann@example.org": 1, "cem@example.org": 1}
     assert run_cli("send", str(issue_id), "--segment", "nowhere").exit_code == 2
     assert run_cli("send", str(issue_id)).exit_code == 2
+
+
+def test_a_second_send_is_refused_in_one_line_and_again_asks_how_many_get_it_twice(
+    run_cli: Run, relay: Relay, tmp_path: object
+) -> None:
+    issue_id = prepare(run_cli, relay, tmp_path)
+    env = {"NEWSLETTER_SMTP_URL": relay.env_url}
+    first = run_cli("send", str(issue_id), "--list", "weekly", "--wait", "--json", env=env)
+    campaign = first.json()["campaign"]
+
+    refused = run_cli("send", str(issue_id), "--list", "weekly", env=env)
+    line = assert_one_line_error(refused, 2)
+    assert line == (
+        f"error: issue {issue_id} was sent to this audience by campaign {campaign} "
+        "(sent: 2 sent); `send --again` sends it once more"
+    )
+    declined = run_cli("send", str(issue_id), "--list", "weekly", "--again", stdin=b"n\n")
+    assert declined.exit_code == 2
+    assert "2 people would receive it a second time" in declined.stderr
+    assert relay.handler.copies() == {"ann@example.org": 1, "bob@example.org": 1}
+
+    again = run_cli(
+        "send", str(issue_id), "--list", "weekly", "--again", "--wait", env=env, stdin=b"y\n"
+    )
+    assert again.exit_code == 0, again.stderr
+    scripted = run_cli(
+        "send", str(issue_id), "--list", "weekly", "--again", "--yes", "--wait", env=env
+    )
+    assert scripted.exit_code == 0, scripted.stderr
+    assert relay.handler.copies() == {"ann@example.org": 3, "bob@example.org": 3}
+
+
+def test_a_list_name_with_a_control_character_is_refused_at_creation(run_cli: Run) -> None:
+    result = run_cli("list", "create", "ctl\x01list")
+
+    assert assert_one_line_error(result, 2) == "error: the list name contains a control character"
+    assert run_cli("list", "ls", "--json").json() == []

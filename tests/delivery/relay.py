@@ -7,6 +7,7 @@ records every message it accepted, so tests can count copies per recipient.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections import Counter
@@ -18,6 +19,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 from newsletter.config import SmtpUrl
 
@@ -44,7 +46,19 @@ class RelayHandler:
     accepted: list[Accepted] = field(default_factory=list)
     tries: Counter[str] = field(default_factory=Counter)
     transactions: int = 0
+    data_delay: float = 0.0  # seconds before answering the end of DATA: a slow relay
+    open_connections: int = 0
+    most_connections: int = 0  # the most connections open at once
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def connected(self) -> None:
+        with self.lock:
+            self.open_connections += 1
+            self.most_connections = max(self.most_connections, self.open_connections)
+
+    def disconnected(self) -> None:
+        with self.lock:
+            self.open_connections -= 1
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -73,6 +87,8 @@ class RelayHandler:
         return "250 2.1.5 Ok"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         content = envelope.original_content or envelope.content
         with self.lock:
             for rcpt in envelope.rcpt_tos:
@@ -105,11 +121,31 @@ def free_port() -> int:
         return port
 
 
+class _CountingSMTP(SMTP):  # type: ignore[misc]
+    """Tells the handler about every connection opened and closed."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.event_handler.connected()
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        super().connection_lost(error)
+        self.event_handler.disconnected()
+
+
+class _CountingController(Controller):  # type: ignore[misc]
+    def factory(self) -> SMTP:
+        return _CountingSMTP(self.handler, **self.SMTP_kwargs)
+
+
 @contextmanager
-def running_relay(handler: RelayHandler | None = None, port: int | None = None) -> Iterator[Relay]:
+def running_relay(
+    handler: RelayHandler | None = None, port: int | None = None, **smtp_options: Any
+) -> Iterator[Relay]:
+    """An aiosmtpd relay; ``smtp_options`` go to its SMTP server (``enable_SMTPUTF8=True``)."""
     handler = handler or RelayHandler()
     port = port or free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller = _CountingController(handler, hostname="127.0.0.1", port=port, **smtp_options)
     controller.start()
     try:
         yield Relay(handler, port)

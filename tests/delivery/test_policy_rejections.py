@@ -131,7 +131,7 @@ def test_a_block_list_everywhere_pauses_the_whole_campaign(committed_settings: S
 
         block["on"] = False
         with session_scope(settings) as session:
-            resumed = service.resume(session, campaign_id)
+            resumed = service.resume(session, settings, campaign_id)
             assert resumed.requeued == tried
         jobs.run_until_idle(settings, wait=True)
 

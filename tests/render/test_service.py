@@ -12,12 +12,13 @@ from sqlalchemy.orm import Session
 from newsletter.config import Settings, load_settings
 from newsletter.content.models import Article
 from newsletter.content.service import import_bulletin
-from newsletter.errors import ConfigError
+from newsletter.errors import ConfigError, NotFound
 from newsletter.issues.models import IssueStatus
 from newsletter.issues.modes import IssueMode
 from newsletter.issues.service import create_issue, set_mode
 from newsletter.render import service
 from newsletter.render.checks import IssueFacts, find_problems, insecure_links
+from newsletter.render.models import IssueRendering
 from tests.conftest import SAMPLE_BULLETIN, make_env
 
 
@@ -32,7 +33,7 @@ def test_rendering_is_stored_once_and_marks_the_issue_rendered(
     assert issue.status == IssueStatus.RENDERED
     assert rendering.html_bytes == len(rendering.html.encode())
     assert "%%NL.unsubscribe_url%%" in rendering.html
-    assert service.rendering_for(session, settings, issue.id) is rendering
+    assert service.stored_rendering(session, issue.id) is rendering
 
 
 def test_the_sample_issue_passes_its_check(
@@ -202,3 +203,14 @@ def test_the_stored_issue_renders_with_its_number_language_and_mode(
     assert "№ 12 шығарылым" in rendering.html
     assert "Әрі қарай оқу" in rendering.html
     assert f"{settings.base_url}/issues/{issue.id}#article-4" in rendering.text
+
+
+def test_the_stored_rendering_is_read_never_made(
+    session: Session, settings: Settings, sample_bulletin: bytes
+) -> None:
+    import_bulletin(session, sample_bulletin)
+    issue = create_issue(session, subject="Weekly")
+
+    with pytest.raises(NotFound, match="has not been rendered since it last changed"):
+        service.stored_rendering(session, issue.id)
+    assert session.get(IssueRendering, issue.id) is None  # and nothing was stored

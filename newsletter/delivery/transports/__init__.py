@@ -29,10 +29,16 @@ from newsletter.errors import (
 )
 
 # Envelope addresses go into SMTP command lines, so nothing that could end a line or a parameter
-# may pass (SEC-03): a dot-atom local part and a hostname, ASCII only (no SMTPUTF8 yet).
+# may pass (SEC-03): a dot-atom local part and a hostname (IDNA A-labels: ``recipient``).
 ENVELOPE_ADDRESS = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+)
+# With SMTPUTF8 (RFC 6531) the local part may also hold non-ASCII characters, none of them a
+# control, a space or a line break.
+UTF8_ENVELOPE_ADDRESS = re.compile(
+    r"(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]|[^\x00-\x7f\x85\xa0\u2028\u2029\s]){1,64}"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
 )
 MAX_ADDRESS_OCTETS = 254  # RFC 5321 §4.5.3.1.3, less the angle brackets
 
@@ -65,6 +71,11 @@ class Transport(Protocol):
         """Whether the relay accepts 8bit bodies (8BITMIME); may connect to find out."""
         ...
 
+    @property
+    def smtputf8(self) -> bool:
+        """Whether the relay takes non-ASCII addresses (SMTPUTF8); may connect to find out."""
+        ...
+
     def send(self, envelope_from: str, recipient: str, message: bytes) -> SendResult:
         """Deliver ``message`` (CRLF, not dot-stuffed) or raise a ``DeliveryError``."""
         ...
@@ -74,9 +85,13 @@ class Transport(Protocol):
         ...
 
 
-def check_recipient(address: str) -> None:
-    """Raise ``PermanentDeliveryError`` (5.1.3, bad syntax) for an address SMTP cannot carry."""
-    if len(address) > MAX_ADDRESS_OCTETS or not ENVELOPE_ADDRESS.fullmatch(address):
+def check_recipient(address: str, *, smtputf8: bool = False) -> None:
+    """Raise ``PermanentDeliveryError`` (5.1.3, bad syntax) for an address SMTP cannot carry.
+
+    ``smtputf8``: the relay offered SMTPUTF8, so a non-ASCII local part may pass.
+    """
+    pattern = UTF8_ENVELOPE_ADDRESS if smtputf8 and not address.isascii() else ENVELOPE_ADDRESS
+    if len(address.encode()) > MAX_ADDRESS_OCTETS or not pattern.fullmatch(address):
         raise PermanentDeliveryError(
             f"recipient address {address!r} cannot be used in SMTP", enhanced_status="5.1.3"
         )

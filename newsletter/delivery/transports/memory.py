@@ -13,6 +13,7 @@ the same errors for a malformed address.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from newsletter.delivery.transports import (
@@ -53,8 +54,12 @@ class MemoryTransport:
     """Accepts everything not scripted otherwise; ``sent`` lists what was accepted, in order."""
 
     eight_bit: bool = True
+    smtputf8: bool = False
     sent: list[SentMessage] = field(default_factory=list)
     closed: bool = False
+    # Called with each address before it is answered: a test's way to let time pass on its
+    # clock, or to act (pause, unsubscribe) while the batch runs.
+    on_send: Callable[[str], None] | None = None
     _script: dict[str, _Answer | _Drop] = field(default_factory=dict)
 
     def answer(self, address_or_domain: str, code: int, text: str) -> None:
@@ -65,12 +70,18 @@ class MemoryTransport:
         """Lose the connection when sending to this address or domain."""
         self._script[address_or_domain.lower()] = _Drop(maybe_delivered)
 
+    def forget(self, address_or_domain: str) -> None:
+        """Answer this address or domain normally again."""
+        self._script.pop(address_or_domain.lower(), None)
+
     def send(self, envelope_from: str, recipient: str, message: bytes) -> SendResult:
         check_sender(envelope_from)
-        check_recipient(recipient)
+        check_recipient(recipient, smtputf8=self.smtputf8)
         if not self.eight_bit and not message.isascii():
             raise InvalidInput("8bit message for a relay without 8BITMIME; render 7bit")
         self.closed = False
+        if self.on_send is not None:
+            self.on_send(recipient)
         lowered = recipient.lower()
         scripted = self._script.get(lowered) or self._script.get(lowered.rpartition("@")[2])
         if isinstance(scripted, _Drop):
