@@ -20,8 +20,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from newsletter.bounces.event import normalise_address, storable
-from newsletter.bounces.models import BounceMessage, BounceSource
+from newsletter.bounces.event import BounceSource, normalise_address, storable
+from newsletter.bounces.models import BounceMessage
 from newsletter.bounces.parse import MAX_MESSAGE_BYTES
 from newsletter.config import Settings
 from newsletter.db import session_scope, utcnow

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from newsletter.bounces.event import BounceEvent, BounceKind
-from newsletter.subscribers.models import SubscriberStatus
+from newsletter.subscribers.statuses import SubscriberStatus
 
 # A campaign is not paused on its first bounces: with 10 sent, one hard bounce is 10%. Below
 # this many accepted messages the rates say nothing yet (0.3% of 100 is a third of a complaint,

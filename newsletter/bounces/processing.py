@@ -22,14 +22,9 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from newsletter.bounces.classify import event_from_smtp_reply
-from newsletter.bounces.event import BounceEvent, BounceKind, Evidence, storable
+from newsletter.bounces.event import BounceEvent, BounceKind, BounceSource, Evidence, storable
 from newsletter.bounces.matching import Match, match_returned, match_webhook
-from newsletter.bounces.models import (
-    BounceEventRecord,
-    BounceMessage,
-    BounceSource,
-    SubscriberStatusChange,
-)
+from newsletter.bounces.models import BounceEventRecord, BounceMessage, SubscriberStatusChange
 from newsletter.bounces.parse import parse_bounce
 from newsletter.bounces.policy import (
     BounceAction,

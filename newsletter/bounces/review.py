@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from newsletter.bounces.event import BounceEvent, Evidence
-from newsletter.bounces.models import BounceEventRecord, BounceSource
+from newsletter.bounces.event import BounceEvent, BounceSource, Evidence
+from newsletter.bounces.models import BounceEventRecord
 from newsletter.bounces.policy import ACTIONABLE_KINDS, decide
 from newsletter.bounces.processing import ProcessedEvent, carry_out, history_for
 from newsletter.bounces.report import awaiting_review

@@ -13,12 +13,8 @@ import datetime as dt
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from newsletter.bounces.models import (
-    BounceEventRecord,
-    BounceMessage,
-    BounceSource,
-    SubscriberStatusChange,
-)
+from newsletter.bounces.event import BounceSource
+from newsletter.bounces.models import BounceEventRecord, BounceMessage, SubscriberStatusChange
 from newsletter.subscribers.models import Subscriber, SubscriberStatus
 from newsletter.subscribers.service import find_subscriber
 

@@ -21,7 +21,7 @@ import click
 
 from newsletter import jobs
 from newsletter.bounces import intake, processing, review, service
-from newsletter.bounces.models import BounceSource
+from newsletter.bounces.event import BounceSource
 from newsletter.bounces.parse import MAX_MESSAGE_BYTES
 from newsletter.bounces.report import bounce_report
 from newsletter.bounces.sources import mailbox, receiver

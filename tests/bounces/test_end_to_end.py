@@ -14,8 +14,8 @@ import smtplib
 from sqlalchemy import select
 
 from newsletter import jobs
-from newsletter.bounces.event import BounceKind
-from newsletter.bounces.models import BounceEventRecord, BounceSource
+from newsletter.bounces.event import BounceKind, BounceSource
+from newsletter.bounces.models import BounceEventRecord
 from newsletter.bounces.processing import BounceRejections
 from newsletter.bounces.report import campaign_bounce_summary
 from newsletter.bounces.sources.receiver import BackgroundProcessor, running_receiver

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from newsletter.bounces import intake, processing
-from newsletter.bounces.models import BounceEventRecord, BounceMessage, BounceSource
+from newsletter.bounces.event import BounceSource
+from newsletter.bounces.models import BounceEventRecord, BounceMessage
 from newsletter.bounces.parse import MAX_MESSAGE_BYTES
 from newsletter.bounces.sources.mailbox import (
     PROCESSED_FOLDER,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from newsletter.bounces.event import BounceKind, Evidence
-from newsletter.bounces.models import BounceEventRecord, BounceMessage, BounceSource
+from newsletter.bounces.event import BounceKind, BounceSource, Evidence
+from newsletter.bounces.models import BounceEventRecord, BounceMessage
 from newsletter.bounces.sources.receiver import (
     MAX_MESSAGE_BYTES,
     BackgroundProcessor,

@@ -10,13 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from newsletter.bounces import intake, processing, service
-from newsletter.bounces.event import BounceEvent, BounceKind, Evidence
-from newsletter.bounces.models import (
-    BounceEventRecord,
-    BounceMessage,
-    BounceSource,
-    SubscriberStatusChange,
-)
+from newsletter.bounces.event import BounceEvent, BounceKind, BounceSource, Evidence
+from newsletter.bounces.models import BounceEventRecord, BounceMessage, SubscriberStatusChange
 from newsletter.bounces.policy import MIN_SENT_FOR_PAUSE, BounceAction
 from newsletter.bounces.report import campaign_bounce_summary
 from newsletter.config import Settings

@@ -28,7 +28,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
 from newsletter.bounces import intake, processing
-from newsletter.bounces.models import BounceSource
+from newsletter.bounces.event import BounceSource
 from newsletter.config import Settings
 from newsletter.db import session_scope, utcnow
 from newsletter.errors import InvalidInput
