@@ -33,7 +33,7 @@ from newsletter.db import session_scope, upgrade
 from newsletter.delivery import service as delivery_service
 from newsletter.issues.service import create_issue
 from newsletter.render import service as render_service
-from newsletter.subscribers import jobs as subscriber_jobs
+from newsletter.subscribers import import_runs as subscriber_jobs
 from newsletter.subscribers.models import MailingList, Subscriber, SubscriberStatus
 from newsletter.subscribers.service import create_list, list_slug
 

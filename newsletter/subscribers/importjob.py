@@ -20,33 +20,18 @@ from sqlalchemy.orm import Session
 
 from newsletter.errors import ImportFailed, InvalidInput, NotFound
 from newsletter.subscribers.csvfile import RowError
-from newsletter.subscribers.importer import ImportMode, ImportResult, check_file
+from newsletter.subscribers.importer import ImportOptions, ImportResult, check_file
 from newsletter.subscribers.models import (
     ImportFailure,
     ImportJob,
     ImportJobError,
     ImportJobStatus,
-    LegalBasis,
     MailingList,
 )
 from newsletter.subscribers.sources.file import FileSource
 from newsletter.subscribers.sources.upload import delete_upload, store_upload
 
 FINISHED = frozenset({ImportJobStatus.DONE, ImportJobStatus.FAILED})
-
-
-@dataclass(frozen=True, slots=True)
-class ImportOptions:
-    """What ``subscribers import`` was asked to do, kept with the job for its worker."""
-
-    upsert: bool = False
-    reactivate_suppressed: bool = False
-    check_deliverability: bool = False
-    legal_basis: LegalBasis = LegalBasis.CONSENT  # why these people may be mailed (LAW-07)
-
-    @property
-    def mode(self) -> ImportMode:
-        return ImportMode.UPSERT if self.upsert else ImportMode.ADD
 
 
 @dataclass(frozen=True, slots=True)

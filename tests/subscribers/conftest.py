@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from newsletter.config import Settings
 from newsletter.db import session_scope
 from newsletter.subscribers.csvfile import read_csv
-from newsletter.subscribers.importer import BatchCounts, ImportMode, import_batch
-from newsletter.subscribers.models import ConsentSource, MailingList
+from newsletter.subscribers.importer import BatchCounts, ImportOptions, import_batch
+from newsletter.subscribers.models import MailingList
 from newsletter.subscribers.service import create_list
 from tests.conftest import TEST_SECRET
 
@@ -50,9 +50,7 @@ def import_text(session: Session, weekly: MailingList) -> ImportText:
             session,
             (mailing_list or weekly).id,
             list(read_csv(io.BytesIO(data))),
-            mode=ImportMode.UPSERT if upsert else ImportMode.ADD,
-            reactivate_suppressed=reactivate,
-            source=ConsentSource.IMPORT,
+            ImportOptions(upsert=upsert, reactivate_suppressed=reactivate),
             pepper=TEST_SECRET,
             now=NOW,
         )

@@ -17,15 +17,9 @@ import sqlalchemy as sa
 from newsletter.config import Settings
 from newsletter.db import session_factory, session_scope, utcnow
 from newsletter.errors import ImportFailed, InvalidInput, InvalidTransition
-from newsletter.subscribers import importer
-from newsletter.subscribers.importer import run_import
-from newsletter.subscribers.importjob import (
-    ImportOptions,
-    create_job,
-    job_report,
-    start_job,
-)
-from newsletter.subscribers.jobs import import_file, run_import_job
+from newsletter.subscribers.import_runs import import_file, run_import_job
+from newsletter.subscribers.importer import BatchCounts, ImportOptions, pipeline, run_import
+from newsletter.subscribers.importjob import create_job, job_report, start_job
 from newsletter.subscribers.models import (
     ImportChunk,
     ImportFailure,
@@ -235,10 +229,10 @@ def test_a_fault_fails_the_job_and_is_raised_for_the_workers_log(
 ) -> None:
     job_id = queue(committed_settings, write_csv("email\nann@example.com\n"))
 
-    def broken(*args: object, **kwargs: object) -> importer.BatchCounts:
+    def broken(*args: object, **kwargs: object) -> BatchCounts:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(importer, "import_batch", broken)
+    monkeypatch.setattr(pipeline, "import_batch", broken)
 
     with pytest.raises(RuntimeError, match="disk on fire"):
         run_import_job(committed_settings, job_id)
@@ -257,10 +251,10 @@ def test_an_import_interrupted_where_it_runs_says_so(
     with session_scope(committed_settings) as session:
         create_list(session, "weekly")
 
-    def interrupted(*args: object, **kwargs: object) -> importer.BatchCounts:
+    def interrupted(*args: object, **kwargs: object) -> BatchCounts:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(importer, "import_batch", interrupted)
+    monkeypatch.setattr(pipeline, "import_batch", interrupted)
 
     with pytest.raises(KeyboardInterrupt):
         import_file(committed_settings, path, "weekly")
@@ -276,7 +270,7 @@ def test_two_writers_read_one_upload(
     committed_settings: Settings, write_csv: WriteCsv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # On PostgreSQL a big file is split between two writers; here every file is.
-    monkeypatch.setattr(importer, "_PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
     path = write_csv("email\n" + "".join(f"user{n}@example.com\n" for n in range(3_000)))
 
     report = run_import_job(committed_settings, queue(committed_settings, path))
@@ -287,7 +281,7 @@ def test_two_writers_read_one_upload(
 CHILD = """
 import sys
 from newsletter.config import load_settings
-from newsletter.subscribers.jobs import import_file, run_import_job
+from newsletter.subscribers.import_runs import import_file, run_import_job
 run_import_job(load_settings(), int(sys.argv[1]))
 """
 

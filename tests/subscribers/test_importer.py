@@ -9,7 +9,13 @@ from sqlalchemy.orm import Session
 
 from newsletter.subscribers.address import erasure_hash, erasure_hasher
 from newsletter.subscribers.csvfile import read_csv
-from newsletter.subscribers.importer import ERASED_ERROR, ImportMode, import_batch, prepare_batch
+from newsletter.subscribers.importer import (
+    ERASED_ERROR,
+    ImportMode,
+    ImportOptions,
+    import_batch,
+    prepare_batch,
+)
 from newsletter.subscribers.models import (
     ConsentEvent,
     ConsentSource,
@@ -287,9 +293,7 @@ def test_ready_made_copy_rows_store_names_and_attributes_exactly(
         session,
         weekly.id,
         batch,
-        mode=ImportMode.ADD,
-        reactivate_suppressed=False,
-        source=ConsentSource.IMPORT,
+        ImportOptions(),
         pepper=TEST_SECRET,
         now=NOW,
     )

@@ -10,10 +10,9 @@ from newsletter.config import Settings
 from newsletter.db import session_factory, session_scope, utcnow
 from newsletter.errors import UserError
 from newsletter.subscribers.consent import purge_unconfirmed
-from newsletter.subscribers.importer import run_import
+from newsletter.subscribers.importer import ImportOptions, run_import
 from newsletter.subscribers.importjob import (
     ImportJobReport,
-    ImportOptions,
     create_job,
     fail_job,
     finish_job,
@@ -21,7 +20,7 @@ from newsletter.subscribers.importjob import (
     record_progress,
     start_job,
 )
-from newsletter.subscribers.models import ConsentSource, ImportFailure
+from newsletter.subscribers.models import ImportFailure
 from newsletter.subscribers.service import get_list
 from newsletter.subscribers.sources import ImportSource
 from newsletter.subscribers.sources.file import FileSource
@@ -69,12 +68,8 @@ def run_import_job(
                 factory.begin,
                 source,
                 spec.list_id,
+                spec.options,
                 pepper=settings.secret_key,
-                mode=spec.options.mode,
-                reactivate_suppressed=spec.options.reactivate_suppressed,
-                source=ConsentSource.IMPORT,
-                legal_basis=spec.options.legal_basis,
-                check_deliverability=spec.options.check_deliverability,
                 progress=advance,
             )
         except UserError as exc:
