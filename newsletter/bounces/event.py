@@ -12,6 +12,8 @@ import enum
 import re
 from dataclasses import dataclass
 
+from newsletter.subscribers.statuses import StatusChangeSource
+
 
 class BounceKind(enum.StrEnum):
     """What a bounce means for the address (BNC-03, BNC-07, BNC-09)."""
@@ -45,6 +47,18 @@ class BounceSource(enum.StrEnum):
     WEBHOOK = "webhook"
     SYNC = "sync"  # the relay's hard, soft or policy reply while sending (BNC-05)
     ADMIN = "admin"  # a person (``newsletter subscriber reinstate``)
+
+
+# What a status change the bounce stage makes says about its source in the subscriber audit.
+STATUS_CHANGE_SOURCE: dict[BounceSource, StatusChangeSource] = {
+    BounceSource.SMTP: StatusChangeSource.SMTP,
+    BounceSource.IMAP: StatusChangeSource.IMAP,
+    BounceSource.POP3: StatusChangeSource.POP3,
+    BounceSource.FILE: StatusChangeSource.FILE,
+    BounceSource.WEBHOOK: StatusChangeSource.WEBHOOK,
+    BounceSource.SYNC: StatusChangeSource.SYNC,
+    BounceSource.ADMIN: StatusChangeSource.ADMIN,
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,9 +22,16 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from newsletter.bounces.classify import event_from_smtp_reply
-from newsletter.bounces.event import BounceEvent, BounceKind, BounceSource, Evidence, storable
+from newsletter.bounces.event import (
+    STATUS_CHANGE_SOURCE,
+    BounceEvent,
+    BounceKind,
+    BounceSource,
+    Evidence,
+    storable,
+)
 from newsletter.bounces.matching import Match, match_returned, match_webhook
-from newsletter.bounces.models import BounceEventRecord, BounceMessage, SubscriberStatusChange
+from newsletter.bounces.models import BounceEventRecord, BounceMessage
 from newsletter.bounces.parse import parse_bounce
 from newsletter.bounces.policy import (
     BounceAction,
@@ -36,7 +43,6 @@ from newsletter.bounces.policy import (
     unverified,
 )
 from newsletter.bounces.report import campaign_rates
-from newsletter.bounces.service import change_status
 from newsletter.config import Settings
 from newsletter.db import session_scope, utcnow
 from newsletter.delivery import ledger
@@ -45,8 +51,9 @@ from newsletter.delivery.ledger import Claimed
 from newsletter.delivery.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from newsletter.delivery.verdict import SmtpReply
 from newsletter.errors import NotFound
+from newsletter.subscribers.audit import change_status, last_made_active
 from newsletter.subscribers.consent import unsubscribe
-from newsletter.subscribers.models import ConsentSource, Subscriber, SubscriberStatus
+from newsletter.subscribers.models import ConsentSource, Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -263,11 +270,9 @@ def history_for(
     )
     if current_delivery_id is not None:
         success = success.where(Delivery.id != current_delivery_id)
-    reinstated = select(func.max(SubscriberStatusChange.at)).where(
-        SubscriberStatusChange.subscriber_id == subscriber.id,
-        SubscriberStatusChange.new == SubscriberStatus.ACTIVE,
-    )
-    resets = [t for t in (session.scalar(success), session.scalar(reinstated)) if t is not None]
+    # Made active again (reinstated, reactivated by an import): the count starts afresh.
+    reactivated = last_made_active(session, subscriber.id)
+    resets = [t for t in (session.scalar(success), reactivated) if t is not None]
     return History(subscriber.status, bounces, max(resets) if resets else None)
 
 
@@ -285,7 +290,7 @@ def carry_out(
             subscriber,
             decision.new_status,
             reason=decision.reason,
-            source=source,
+            source=STATUS_CHANGE_SOURCE[source],
             now=now,
             by=by,
         )

@@ -13,32 +13,11 @@ import datetime as dt
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from newsletter.bounces.event import BounceSource
-from newsletter.bounces.models import BounceEventRecord, BounceMessage, SubscriberStatusChange
-from newsletter.subscribers.models import Subscriber, SubscriberStatus
+from newsletter.bounces.models import BounceEventRecord, BounceMessage
+from newsletter.subscribers.audit import change_status
+from newsletter.subscribers.models import SubscriberStatusChange
 from newsletter.subscribers.service import find_subscriber
-
-
-def change_status(
-    session: Session,
-    subscriber: Subscriber,
-    new: SubscriberStatus,
-    *,
-    reason: str,
-    source: BounceSource,
-    now: dt.datetime,
-    by: str | None = None,
-) -> SubscriberStatusChange:
-    """The one way this stage changes a subscriber's status: always with an audit row."""
-    old = subscriber.status
-    subscriber.transition(new)  # InvalidTransition for a change the lifecycle forbids
-    subscriber.updated_at = now
-    change = SubscriberStatusChange(
-        subscriber_id=subscriber.id, old=old, new=new, reason=reason, source=source, by=by, at=now
-    )
-    session.add(change)
-    session.flush()
-    return change
+from newsletter.subscribers.statuses import StatusChangeSource, SubscriberStatus
 
 
 def reinstate(session: Session, email: str, now: dt.datetime, by: str) -> SubscriberStatusChange:
@@ -53,7 +32,7 @@ def reinstate(session: Session, email: str, now: dt.datetime, by: str) -> Subscr
         subscriber,
         SubscriberStatus.ACTIVE,
         reason=f"reinstated by {by} (was {subscriber.status.value})",
-        source=BounceSource.ADMIN,
+        source=StatusChangeSource.ADMIN,
         now=now,
         by=by,
     )

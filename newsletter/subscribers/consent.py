@@ -1,6 +1,7 @@
 """Giving and withdrawing consent: subscribe, confirm (double opt-in), unsubscribe.
 
-Each change writes an append-only ``ConsentEvent`` beside the status it changes (LAW-04); a
+Each change writes an append-only ``ConsentEvent`` beside the status it changes (LAW-04), and
+a change of the subscriber's own status goes through ``audit`` like every other; a
 new subscription also carries the consent that created it (``Subscription.consent_*``), which
 is the only record of it for a subscription created by an import (see ``importer``).
 The caller commits; an unsubscribe takes effect at that commit, and the delivery stage checks
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.errors import InvalidInput, LinkExpired, NotFound
 from newsletter.subscribers.address import check_name, erasure_hash, normalise_email
+from newsletter.subscribers.audit import change_status
 from newsletter.subscribers.importer import ERASED_ERROR
 from newsletter.subscribers.models import (
     ConsentAction,
@@ -31,6 +33,7 @@ from newsletter.subscribers.models import (
     SubscriptionStatus,
     Suppression,
 )
+from newsletter.subscribers.statuses import CONSENT_CHANGE_SOURCE
 from newsletter.subscribers.tokens import read_confirm_token, read_unsubscribe_token
 
 USER_AGENT_MAX_CHARS = 512  # a browser's is ~150; anything longer is noise, not evidence
@@ -163,7 +166,14 @@ def confirm(
     assert subscriber is not None
     subscription.transition(SubscriptionStatus.CONFIRMED, now)
     if subscriber.status is SubscriberStatus.UNSUBSCRIBED:
-        subscriber.transition(SubscriberStatus.ACTIVE)
+        change_status(
+            session,
+            subscriber,
+            SubscriberStatus.ACTIVE,
+            reason=f"confirmed a subscription to list {pending.list_id}: their own new consent",
+            source=CONSENT_CHANGE_SOURCE[ConsentSource.FORM],
+            now=now,
+        )
     record_event(
         session,
         pending.subscriber_id,
@@ -208,7 +218,14 @@ def unsubscribe(
         subscription.transition(SubscriptionStatus.UNSUBSCRIBED, now)
         changed = True
     if list_id is None and subscriber.status is SubscriberStatus.ACTIVE:
-        subscriber.transition(SubscriberStatus.UNSUBSCRIBED)
+        change_status(
+            session,
+            subscriber,
+            SubscriberStatus.UNSUBSCRIBED,
+            reason="unsubscribed from every list",
+            source=CONSENT_CHANGE_SOURCE[source],
+            now=now,
+        )
         changed = True
     if changed:
         record_event(

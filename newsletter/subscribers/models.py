@@ -27,9 +27,11 @@ from newsletter.subscribers.statuses import ConsentSource as ConsentSource
 from newsletter.subscribers.statuses import ImportFailure as ImportFailure
 from newsletter.subscribers.statuses import ImportJobStatus as ImportJobStatus
 from newsletter.subscribers.statuses import LegalBasis as LegalBasis
+from newsletter.subscribers.statuses import StatusChangeSource as StatusChangeSource
 from newsletter.subscribers.statuses import SubscriberStatus as SubscriberStatus
 from newsletter.subscribers.statuses import SubscriptionStatus as SubscriptionStatus
 from newsletter.subscribers.statuses import SuppressionReason as SuppressionReason
+from newsletter.subscribers.statuses import check_subscriber_transition
 
 
 class MailingList(Base):
@@ -56,11 +58,31 @@ class Subscriber(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     def transition(self, new: SubscriberStatus) -> None:
-        if new not in SUBSCRIBER_TRANSITIONS[self.status]:
-            raise InvalidTransition(
-                f"subscriber {self.id} is {self.status}; it cannot become {new}"
-            )
+        """Only ``audit.change_status`` calls this: every change has its audit row."""
+        check_subscriber_transition(self.id, self.status, new)
         self.status = new
+
+
+class SubscriberStatusChange(Base):
+    """Audit trail: who or what changed a subscriber's status, from what, and why.
+
+    Written by ``audit`` for every change, whichever stage makes it (consent, the importer,
+    the bounce stage); deleted with the subscriber (erasure).
+    """
+
+    __tablename__ = "subscriber_status_changes"
+
+    id: Mapped[intpk]
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    old: Mapped[SubscriberStatus]
+    new: Mapped[SubscriberStatus]
+    reason: Mapped[str] = mapped_column(Text)
+    source: Mapped[StatusChangeSource]
+    # The person for an administrative change, e.g. the CLI user; None for the policy.
+    by: Mapped[str | None] = mapped_column(String(200))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class Subscription(Base):

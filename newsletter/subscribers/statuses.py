@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import enum
 
+from newsletter.errors import InvalidTransition
+
 
 class SubscriberStatus(enum.StrEnum):
     ACTIVE = "active"  # the only status that is ever mailed
@@ -48,6 +50,14 @@ SUBSCRIBER_TRANSITIONS: dict[SubscriberStatus, frozenset[SubscriberStatus]] = {
 }
 
 
+def check_subscriber_transition(
+    subscriber_id: int, old: SubscriberStatus, new: SubscriberStatus
+) -> None:
+    """Raise ``InvalidTransition`` for a change ``SUBSCRIBER_TRANSITIONS`` does not allow."""
+    if new not in SUBSCRIBER_TRANSITIONS[old]:
+        raise InvalidTransition(f"subscriber {subscriber_id} is {old}; it cannot become {new}")
+
+
 class SubscriptionStatus(enum.StrEnum):
     UNCONFIRMED = "unconfirmed"  # double opt-in list, confirmation mail not yet clicked
     CONFIRMED = "confirmed"  # mailable (if the subscriber is active)
@@ -77,6 +87,36 @@ class ConsentSource(enum.StrEnum):
     API = "api"
     ADMIN = "admin"
     EMAIL = "email"  # List-Unsubscribe one-click or mailto
+
+
+class StatusChangeSource(enum.StrEnum):
+    """Who or what changed a subscriber's status: the ``source`` of its audit row.
+
+    The bounce stage's values are where the bounce came from (``bounces.event.BounceSource``,
+    mapped in ``bounces.event.STATUS_CHANGE_SOURCE``); the subscriber stage's are where the
+    consent came from (``ConsentSource``, mapped in ``CONSENT_CHANGE_SOURCE``).
+    """
+
+    SMTP = "smtp"  # a bounce to our own receiver
+    IMAP = "imap"
+    POP3 = "pop3"
+    FILE = "file"  # ``bounces process FILE``
+    WEBHOOK = "webhook"
+    SYNC = "sync"  # the relay's reply while sending
+    ADMIN = "admin"  # a person (``subscriber reinstate``, ``bounces apply``)
+    IMPORT = "import"  # ``subscribers import --reactivate-suppressed``
+    FORM = "form"  # a confirmation link followed: their own new consent
+    API = "api"
+    EMAIL = "email"  # List-Unsubscribe, one-click or mailto
+
+
+CONSENT_CHANGE_SOURCE: dict[ConsentSource, StatusChangeSource] = {
+    ConsentSource.IMPORT: StatusChangeSource.IMPORT,
+    ConsentSource.FORM: StatusChangeSource.FORM,
+    ConsentSource.API: StatusChangeSource.API,
+    ConsentSource.ADMIN: StatusChangeSource.ADMIN,
+    ConsentSource.EMAIL: StatusChangeSource.EMAIL,
+}
 
 
 class LegalBasis(enum.StrEnum):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import itertools
 
 import pytest
@@ -10,8 +11,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from newsletter.bounces import intake, processing, service
-from newsletter.bounces.event import BounceEvent, BounceKind, BounceSource, Evidence
-from newsletter.bounces.models import BounceEventRecord, BounceMessage, SubscriberStatusChange
+from newsletter.bounces.event import (
+    STATUS_CHANGE_SOURCE,
+    BounceEvent,
+    BounceKind,
+    BounceSource,
+    Evidence,
+)
+from newsletter.bounces.models import BounceEventRecord, BounceMessage
 from newsletter.bounces.policy import MIN_SENT_FOR_PAUSE, BounceAction
 from newsletter.bounces.report import campaign_bounce_summary
 from newsletter.config import Settings
@@ -22,12 +29,15 @@ from newsletter.delivery.verdict import SmtpReply
 from newsletter.delivery.verp import verp_address
 from newsletter.errors import InvalidTransition, NotFound
 from newsletter.issues.models import Issue
+from newsletter.subscribers.csvfile import read_csv
+from newsletter.subscribers.importer import ImportOptions, import_batch
 from newsletter.subscribers.models import (
     ConsentAction,
     ConsentEvent,
     MailingList,
     Subscriber,
     SubscriberStatus,
+    SubscriberStatusChange,
     Subscription,
     SubscriptionStatus,
 )
@@ -327,6 +337,35 @@ def test_a_delivery_without_bounce_between_soft_bounces_resets_the_count(
     assert soft_bounce_in(world, reader, 16).action is BounceAction.SUBSCRIBER_BOUNCED
 
 
+def test_a_subscriber_reactivated_by_an_import_starts_their_soft_bounce_count_afresh(
+    world: World, session: Session
+) -> None:
+    reader = world.subscriber("again@example.org")
+    for day in (0, 4, 8):
+        soft_bounce_in(world, reader, day)
+    session.refresh(reader)
+    assert reader.status is SubscriberStatus.BOUNCED
+
+    counts = import_batch(
+        session,
+        world.lists[0].id,
+        list(read_csv(io.BytesIO(b"email\nagain@example.org\n"))),
+        ImportOptions(reactivate_suppressed=True),
+        pepper=world.settings.secret_key,
+        now=NOW + dt.timedelta(days=9),
+    )
+    assert counts.updated == 1
+    session.refresh(reader)
+    assert reader.status is SubscriberStatus.ACTIVE
+
+    # As after a reinstatement: the soft bounces from before the reactivation no longer count.
+    again = soft_bounce_in(world, reader, 10)
+    assert again.action is BounceAction.COUNTED
+    assert ": 1 of 3 sends" in again.reason
+    session.refresh(reader)
+    assert reader.status is SubscriberStatus.ACTIVE
+
+
 def test_auto_reply_counts_nothing(world: World, session: Session) -> None:
     reader = world.subscriber("away@example.org")
     delivery = world.delivery(world.campaign(), reader)
@@ -350,6 +389,10 @@ def test_policy_rejection_keeps_the_subscriber(world: World, session: Session) -
     assert (result.kind, result.action) == (BounceKind.POLICY, BounceAction.NONE)
     session.refresh(reader)
     assert reader.status is SubscriberStatus.ACTIVE
+
+
+def test_every_bounce_source_names_its_status_change_source() -> None:
+    assert set(STATUS_CHANGE_SOURCE) == set(BounceSource)
 
 
 def test_reinstate_makes_the_subscriber_active_and_writes_the_audit(

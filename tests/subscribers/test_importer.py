@@ -23,10 +23,12 @@ from newsletter.subscribers.models import (
     Subscriber,
     SubscriberImport,
     SubscriberStatus,
+    SubscriberStatusChange,
     Subscription,
     SubscriptionStatus,
 )
 from newsletter.subscribers.service import erase_subscriber, mailable_subscribers, subscriber_lists
+from newsletter.subscribers.statuses import StatusChangeSource
 from tests.conftest import TEST_SECRET
 from tests.subscribers.conftest import NOW, ImportText
 
@@ -202,6 +204,36 @@ def test_reactivating_records_a_new_consent_event(
         ("subscribe", "import", NOW)
     ]
     assert consent_proofs(session) == proofs  # the original consent is never rewritten
+
+
+def test_reactivating_writes_the_status_audit_row(
+    session: Session, import_text: ImportText
+) -> None:
+    import_text("email\nback@example.com\n")
+    session.execute(sa.update(Subscriber).values(status=SubscriberStatus.BOUNCED))
+
+    import_text("email\nback@example.com\n", reactivate=True)
+
+    (change,) = session.scalars(sa.select(SubscriberStatusChange)).all()
+    assert (change.subscriber_id, change.old, change.new, change.source, change.at) == (
+        subscriber(session, "back@example.com").id,
+        SubscriberStatus.BOUNCED,
+        SubscriberStatus.ACTIVE,
+        StatusChangeSource.IMPORT,
+        NOW,
+    )
+    assert "--reactivate-suppressed" in change.reason
+
+
+def test_an_import_without_reactivation_writes_no_status_audit_row(
+    session: Session, import_text: ImportText
+) -> None:
+    import_text("email\nback@example.com\n")
+    session.execute(sa.update(Subscriber).values(status=SubscriberStatus.BOUNCED))
+
+    import_text("email\nback@example.com\nnew@example.com\n")
+
+    assert session.scalars(sa.select(SubscriberStatusChange)).all() == []
 
 
 def test_re_subscribing_records_a_new_consent_event(

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.db import utcnow
 from newsletter.errors import InvalidInput, NotFound
+from newsletter.subscribers import audit
 from newsletter.subscribers.csvfile import Row, RowError
 from newsletter.subscribers.importer import postgresql, sqlite
 from newsletter.subscribers.importer.options import ImportOptions
@@ -28,9 +29,9 @@ from newsletter.subscribers.importer.prepare import PreparedBatch, prepare_batch
 from newsletter.subscribers.importer.stage import StageRow, new_subscriber
 from newsletter.subscribers.models import MailingList, Subscriber, SubscriberImport, Subscription
 from newsletter.subscribers.statuses import (
+    CONSENT_CHANGE_SOURCE,
     ConsentSource,
     LegalBasis,
-    SubscriberStatus,
     SubscriptionStatus,
 )
 
@@ -118,7 +119,7 @@ def import_batch(
 
     plan = plan_batch(session, list_id, unique, batch.encoded, options, initial)
     errors.extend(plan.errors)
-    _apply_existing(session, list_id, plan, initial, now)
+    _apply_existing(session, list_id, plan, initial, options, now, import_id)
     staged: Sequence[StageRow] | str
     if (
         batch.copy_text is not None
@@ -176,19 +177,23 @@ def _apply_existing(
     list_id: int,
     plan: Plan,
     initial: SubscriptionStatus,
+    options: ImportOptions,
     now: dt.datetime,
+    import_id: int,
 ) -> None:
     """Updates to subscribers already known: rare on a first import, so executemany is fine."""
     if plan.field_updates:
         session.execute(
             sa.update(Subscriber), [{**u, "updated_at": now} for u in plan.field_updates]
         )
-    if plan.reactivate:
-        session.execute(
-            sa.update(Subscriber)
-            .where(Subscriber.id.in_(plan.reactivate))
-            .values(status=SubscriberStatus.ACTIVE, updated_at=now)
-        )
+    # Audited like any status change, so the bounce policy counts their soft bounces afresh.
+    audit.reactivate(
+        session,
+        plan.reactivate,
+        reason=f"reactivated by import run {import_id} (--reactivate-suppressed)",
+        source=CONSENT_CHANGE_SOURCE[options.source],
+        now=now,
+    )
     if plan.resubscribe:
         session.execute(
             sa.update(Subscription)

@@ -32,7 +32,8 @@ class Plan:
     unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
     field_updates: list[dict[str, Any]] = field(default_factory=list)
-    reactivate: list[int] = field(default_factory=list)  # subscriber ids
+    # Suppressed subscribers made active again: id -> their status before (for the audit).
+    reactivate: dict[int, SubscriberStatus] = field(default_factory=dict)
     resubscribe: list[int] = field(default_factory=list)  # subscriber ids
 
 
@@ -83,7 +84,7 @@ def plan_batch(
             if not reactivate:
                 plan.errors.append(RowError(row.line, suppressed_error(known.status)))
                 continue
-            plan.reactivate.append(known.id)
+            plan.reactivate[known.id] = known.status
             changed = reactivated = True
         subscription_status = known.subscription_status
         if subscription_status is SubscriptionStatus.UNSUBSCRIBED:
