@@ -1,7 +1,7 @@
 """The bounce policy: what one event does to a subscriber, and when a campaign must pause.
 
 Pure: ``decide(history, event, settings, now) -> Decision`` reads only its arguments;
-``service.apply`` gathers the history and carries the decision out in one transaction. The rules
+``processing.apply`` gathers the history and carries the decision out in one transaction. The rules
 (BNC-03, BNC-04, BNC-07, BNC-09 in docs/standards.md; why these, in docs/bounces.md,
 "Decisions"):
 

@@ -2,7 +2,7 @@
 ``newsletter subscriber reinstate``.
 
 Each command owns its transactions; the work is in ``newsletter.bounces`` (``intake``,
-``processing``, ``review``, ``service``) and the sources. ``bounces process`` stores and
+``processing``, ``review``, ``reinstate``) and the sources. ``bounces process`` stores and
 processes each file in its own transaction, so one bad file does not undo the others.
 """
 
@@ -20,9 +20,10 @@ from typing import Any
 import click
 
 from newsletter import jobs
-from newsletter.bounces import intake, processing, review, service
+from newsletter.bounces import intake, processing, review
 from newsletter.bounces.event import BounceSource
 from newsletter.bounces.parse import MAX_MESSAGE_BYTES
+from newsletter.bounces.reinstate import reinstate
 from newsletter.bounces.report import bounce_report
 from newsletter.bounces.sources import mailbox, receiver
 from newsletter.cli.context import database, emit, json_option, reading, settings, transaction
@@ -223,7 +224,7 @@ def subscriber_reinstate(email: str, by: str | None, as_json: bool) -> None:
     """Make a bounced or complained subscriber active again (audited)."""
     who = by or _os_user()
     with transaction() as session:
-        change = service.reinstate(session, email, utcnow(), by=who)
+        change = reinstate(session, email, utcnow(), by=who)
         document = {
             "email": email,
             "old": change.old.value,

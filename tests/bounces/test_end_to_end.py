@@ -26,7 +26,7 @@ from newsletter.delivery.models import Delivery, DeliveryStatus
 from newsletter.delivery.sender import send_batch
 from newsletter.delivery.transports.smtp import SmtpTransport
 from newsletter.subscribers.models import Subscriber, SubscriberStatus
-from tests.bounces.test_service import dsn
+from tests.bounces.test_processing import dsn
 from tests.delivery import seed
 from tests.delivery.relay import RelayHandler, free_port, running_relay
 

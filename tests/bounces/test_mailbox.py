@@ -24,7 +24,7 @@ from newsletter.config import Settings
 from newsletter.db import session_scope
 from newsletter.errors import ConfigError, InvalidInput
 from tests.bounces.dovecot import Dovecot, running_dovecot
-from tests.bounces.test_service import dsn
+from tests.bounces.test_processing import dsn
 from tests.conftest import make_env
 
 

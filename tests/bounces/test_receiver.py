@@ -30,7 +30,7 @@ from newsletter.subscribers.models import (
     SubscriptionStatus,
 )
 from newsletter.subscribers.tokens import unsubscribe_mailto, unsubscribe_token
-from tests.bounces.test_service import World, dsn
+from tests.bounces.test_processing import World, dsn
 from tests.delivery.relay import free_port, running_relay
 
 CORPUS = Path(__file__).resolve().parent / "corpus"

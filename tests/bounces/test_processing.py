@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from newsletter.bounces import intake, processing, service
+from newsletter.bounces import intake, processing
 from newsletter.bounces.event import (
     STATUS_CHANGE_SOURCE,
     BounceEvent,
@@ -27,7 +27,6 @@ from newsletter.delivery.message import message_id
 from newsletter.delivery.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from newsletter.delivery.verdict import SmtpReply
 from newsletter.delivery.verp import verp_address
-from newsletter.errors import InvalidTransition, NotFound
 from newsletter.issues.models import Issue
 from newsletter.subscribers.csvfile import read_csv
 from newsletter.subscribers.importer import ImportOptions, import_batch
@@ -305,7 +304,7 @@ def test_unparseable_message_is_kept_for_inspection(world: World, session: Sessi
     assert message.processed_at is not None
 
 
-def soft_bounce_in(world: World, reader: Subscriber, day: int) -> service.ProcessedEvent:
+def soft_bounce_in(world: World, reader: Subscriber, day: int) -> processing.ProcessedEvent:
     when = NOW + dt.timedelta(days=day)
     delivery = world.delivery(world.campaign(), reader, sent_at=when - dt.timedelta(hours=1))
     [result] = world.process(
@@ -393,29 +392,6 @@ def test_policy_rejection_keeps_the_subscriber(world: World, session: Session) -
 
 def test_every_bounce_source_names_its_status_change_source() -> None:
     assert set(STATUS_CHANGE_SOURCE) == set(BounceSource)
-
-
-def test_reinstate_makes_the_subscriber_active_and_writes_the_audit(
-    world: World, session: Session
-) -> None:
-    reader = world.subscriber("back@example.org")
-    world.process(dsn(reader.email), world.verp(world.delivery(world.campaign(), reader)))
-    change = service.reinstate(session, "Back@Example.org", NOW, by="editor")
-    session.refresh(reader)
-    assert reader.status is SubscriberStatus.ACTIVE
-    assert (change.old, change.new, change.by) == (
-        SubscriberStatus.BOUNCED,
-        SubscriberStatus.ACTIVE,
-        "editor",
-    )
-    assert [c.new for c in audit(session, reader)] == [
-        SubscriberStatus.BOUNCED,
-        SubscriberStatus.ACTIVE,
-    ]
-    with pytest.raises(InvalidTransition):
-        service.reinstate(session, reader.email, NOW, by="editor")
-    with pytest.raises(NotFound):
-        service.reinstate(session, "nobody@example.org", NOW, by="editor")
 
 
 def test_campaign_pauses_when_its_hard_bounce_rate_passes_the_limit(
