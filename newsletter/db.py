@@ -20,8 +20,8 @@ import datetime as dt
 import decimal
 import enum
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, cast
@@ -115,6 +115,11 @@ class Base(DeclarativeBase):
 
 # Shared column shapes: the same meaning is spelled the same way in every stage.
 intpk = Annotated[int, mapped_column(primary_key=True)]
+
+# What a library function that must commit as it goes (an import, a batch at a time; a
+# receiver, a message at a time) takes from its caller instead of opening sessions itself:
+# each call opens one transaction, committed when the block ends (``sessionmaker.begin``).
+SessionFactory = Callable[[], AbstractContextManager[Session]]
 
 
 def affected_rows(result: Result[Any]) -> int:

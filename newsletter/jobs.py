@@ -33,7 +33,7 @@ from newsletter.delivery.ratelimit import limiter_for
 from newsletter.delivery.sender import BatchResult, StopReason, send_batch
 from newsletter.delivery.transports.smtp import SmtpTransport
 from newsletter.render import service as render_service
-from newsletter.subscribers import import_runs as subscriber_jobs
+from newsletter.subscribers import task_wrappers as subscriber_jobs
 
 TASK_PREFIX = "newsletter."
 logger = logging.getLogger(__name__)

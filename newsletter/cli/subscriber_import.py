@@ -20,7 +20,15 @@ from typing import Any
 import click
 
 from newsletter import jobs
-from newsletter.cli.context import database, emit, json_option, reading, settings, transaction
+from newsletter.cli.context import (
+    database,
+    emit,
+    import_sessions,
+    json_option,
+    reading,
+    settings,
+    transaction,
+)
 from newsletter.db import utcnow
 from newsletter.errors import InvalidInput
 from newsletter.subscribers import import_runs
@@ -90,8 +98,14 @@ def subscribers_import(
                 "runs in this process"
             )
         with _import_progress() as progress:
+            config = database()
             report = import_runs.import_file(
-                database(), file, list_name, options, progress=progress
+                import_sessions(config),
+                file,
+                list_name,
+                options,
+                pepper=config.secret_key,
+                progress=progress,
             )
         _print_outcome(report, report.counts_document(), as_json)
         return

@@ -1,15 +1,21 @@
-"""Long-running work as plain functions; a Celery task (``workers/``) only calls one of them."""
+"""An import job run from start to end: what a worker task, and the CLI without a broker, call.
+
+``run_import_job`` moves a job ``queued → running → done | failed`` around ``run_import``,
+writing the rows done after every committed batch, so any process can follow it
+(``importjob``). ``import_file`` records a job for a file where it is and runs it here. Both
+commit as they go (a transaction per batch), so they take their sessions from the caller
+(``ImportSessions``) instead of opening any: the edge owns the database.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from newsletter.config import Settings
-from newsletter.db import session_factory, session_scope, utcnow
+from newsletter.db import SessionFactory, utcnow
 from newsletter.errors import UserError
-from newsletter.subscribers.consent import purge_unconfirmed
 from newsletter.subscribers.importer import ImportOptions, run_import
 from newsletter.subscribers.importjob import (
     ImportJobReport,
@@ -26,13 +32,27 @@ from newsletter.subscribers.sources import ImportSource
 from newsletter.subscribers.sources.file import FileSource
 from newsletter.subscribers.sources.upload import UploadSource
 
+Clock = Callable[[], dt.datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class ImportSessions:
+    """The transactions an import run opens, given by whoever runs it."""
+
+    write: SessionFactory  # the job's row and every batch, each committed at the block's end
+    # Read-only, for the chunks of an upload: reading one takes no write lock beside the writer
+    # (SQLite).
+    read: SessionFactory
+
 
 def run_import_job(
-    settings: Settings,
+    sessions: ImportSessions,
     job_id: int,
     *,
+    pepper: str,
     source: ImportSource | None = None,
     progress: Callable[[int], None] | None = None,
+    clock: Clock = utcnow,
 ) -> ImportJobReport:
     """Run import job ``job_id`` from its upload (or from ``source``, the file where it is).
 
@@ -40,93 +60,75 @@ def run_import_job(
     process can follow it; safe to run again after a crash, so the task may be ``acks_late``.
     A file the importer refuses (a ``UserError``) fails the job with its reason; any other
     exception fails it too and is raised, for the runner's log. A job that is over already
-    is left as it is. ``progress`` also gets the rows done (a progress bar here).
+    is left as it is. ``progress`` also gets the rows done (a progress bar here). ``pepper``
+    is the secret key (erased addresses are stored as its HMAC).
     """
-    factory = session_factory(settings)
-    with factory.begin() as session:
-        spec = start_job(session, job_id, utcnow())
+    with sessions.write() as session:
+        spec = start_job(session, job_id, clock())
     if spec is not None:
         if source is None:
             assert spec.sha256 is not None, "a queued job without an upload"
-            # Read-only sessions: reading a chunk takes no write lock beside the writer (SQLite).
             source = UploadSource(
-                session_factory(settings, readonly=True).begin,
-                job_id,
-                spec.file_name,
-                spec.size_bytes,
-                spec.sha256,
+                sessions.read, job_id, spec.file_name, spec.size_bytes, spec.sha256
             )
 
         def advance(rows: int) -> None:
-            with factory.begin() as session:
-                record_progress(session, job_id, rows, utcnow())
+            with sessions.write() as session:
+                record_progress(session, job_id, rows, clock())
             if progress is not None:
                 progress(rows)
 
         try:
             result = run_import(
-                factory.begin,
-                source,
-                spec.list_id,
-                spec.options,
-                pepper=settings.secret_key,
-                progress=advance,
+                sessions.write, source, spec.list_id, spec.options, pepper=pepper, progress=advance
             )
         except UserError as exc:
-            with factory.begin() as session:
-                fail_job(session, job_id, ImportFailure.INPUT, str(exc), utcnow())
+            with sessions.write() as session:
+                fail_job(session, job_id, ImportFailure.INPUT, str(exc), clock())
         except Exception as exc:
-            with factory.begin() as session:
+            with sessions.write() as session:
                 fail_job(
-                    session, job_id, ImportFailure.FAULT, f"{type(exc).__name__}: {exc}", utcnow()
+                    session, job_id, ImportFailure.FAULT, f"{type(exc).__name__}: {exc}", clock()
                 )
             raise
         else:
-            with factory.begin() as session:
-                finish_job(session, job_id, result, utcnow())
-    with factory.begin() as session:
+            with sessions.write() as session:
+                finish_job(session, job_id, result, clock())
+    with sessions.write() as session:
         return job_report(session, job_id)
 
 
 def import_file(
-    settings: Settings,
+    sessions: ImportSessions,
     path: Path,
     list_name: str,
     options: ImportOptions | None = None,
     *,
+    pepper: str,
     progress: Callable[[int], None] | None = None,
+    clock: Clock = utcnow,
 ) -> ImportJobReport:
     """Import the CSV file at ``path`` here, where it is, as a job any process can report.
 
     Interrupted (Ctrl-C), the job is marked so: nothing else would ever run it again.
     """
     source = FileSource.checked(path)
-    with session_scope(settings) as session:
+    with sessions.write() as session:
         list_id = get_list(session, list_name).id
         job_id = create_job(
-            session, list_id, source, options or ImportOptions(), upload=False, now=utcnow()
+            session, list_id, source, options or ImportOptions(), upload=False, now=clock()
         )
     try:
-        return run_import_job(settings, job_id, source=source, progress=progress)
+        return run_import_job(
+            sessions, job_id, pepper=pepper, source=source, progress=progress, clock=clock
+        )
     except KeyboardInterrupt:
-        with session_scope(settings) as session:
+        with sessions.write() as session:
             fail_job(
                 session,
                 job_id,
                 ImportFailure.INTERRUPTED,
                 "interrupted; the batches before were kept: run the same import again",
-                utcnow(),
+                clock(),
             )
         raise
-
-
-UNCONFIRMED_PURGE_DAYS = 30  # candidate for a NEWSLETTER_* setting
-
-
-def purge_stale_unconfirmed(
-    settings: Settings, days: int = UNCONFIRMED_PURGE_DAYS
-) -> dict[str, int]:
-    """Daily: forget double opt-in sign-ups never confirmed within ``days`` (LAW-05)."""
-    with session_scope(settings) as session:
-        purged = purge_unconfirmed(session, older_than=dt.timedelta(days=days), now=utcnow())
-    return {"purged": purged}

@@ -13,8 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from newsletter.config import Settings
-from newsletter.db import session_scope
+from newsletter.db import session_factory, session_scope
 from newsletter.subscribers.csvfile import read_csv
+from newsletter.subscribers.import_runs import ImportSessions
 from newsletter.subscribers.importer import BatchCounts, ImportOptions, import_batch
 from newsletter.subscribers.models import MailingList
 from newsletter.subscribers.service import create_list
@@ -22,6 +23,13 @@ from tests.conftest import TEST_SECRET
 
 NOW = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
 ImportText = Callable[..., BatchCounts]
+
+
+def import_sessions(settings: Settings) -> ImportSessions:
+    """What the CLI and the worker give an import run: their transactions on the database."""
+    return ImportSessions(
+        write=session_factory(settings).begin, read=session_factory(settings, readonly=True).begin
+    )
 
 
 @pytest.fixture

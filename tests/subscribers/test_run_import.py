@@ -211,9 +211,9 @@ def test_an_import_killed_half_way_and_run_again_holds_each_row_once(
 
 
 def test_the_purge_job_reports_what_it_purged(committed_settings: Settings) -> None:
-    from newsletter.subscribers.import_runs import purge_stale_unconfirmed
+    from newsletter.jobs import purge_unconfirmed
 
-    assert purge_stale_unconfirmed(committed_settings) == {"purged": 0}
+    assert purge_unconfirmed(committed_settings) == {"purged": 0}
 
 
 def test_two_writers_keep_the_file_order_of_each_address_and_of_the_errors(

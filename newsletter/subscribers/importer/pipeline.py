@@ -17,13 +17,11 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
-
+from newsletter.db import SessionFactory
 from newsletter.errors import NotFound
 from newsletter.subscribers.csvfile import RowError, read_csv
 from newsletter.subscribers.importer.batch import (
@@ -45,9 +43,6 @@ PARALLEL_MIN_BYTES = 1 << 20  # ~15,000 rows; smaller files are written by one c
 # Past a few writers the one reader thread, which prepares every batch in Python, cannot keep
 # them busy; each extra writer would only hold one more database connection.
 MAX_WRITERS = 4
-
-# Yields a session and commits it when the block ends: ``sessionmaker.begin``.
-SessionFactory = Callable[[], AbstractContextManager[Session]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +79,7 @@ def writer_count() -> int:
 
 
 def run_import(
-    session_factory: SessionFactory,
+    sessions: SessionFactory,
     file: Path | ImportSource,
     list_id: int,
     options: ImportOptions | None = None,
@@ -100,7 +95,7 @@ def run_import(
     ``file`` is a path on this machine or an ``ImportSource`` (``sources.upload``: the file
     the CLI stored in the database, for a worker on another host).
 
-    ``session_factory()`` must return a context manager that yields a session and commits it
+    ``sessions()`` must return a context manager that yields a session and commits it
     when the block ends (``sessionmaker.begin``): the caller owns the database, the importer
     decides where the transactions end. Why a transaction per batch and not one for the file:
     a million-row import in one transaction holds locks and an ever larger undo log (or
@@ -124,7 +119,7 @@ def run_import(
     options = options or ImportOptions()
     csv_file = FileSource.checked(file) if isinstance(file, Path) else file
     sha256 = csv_file.sha256()
-    with session_factory() as session:
+    with sessions() as session:
         read_ahead = session.get_bind().dialect.name == "postgresql"
         mailing_list = session.get(MailingList, list_id)
         if mailing_list is None:
@@ -134,7 +129,7 @@ def run_import(
     parallel = read_ahead and csv_file.size >= PARALLEL_MIN_BYTES
     streams = (writers or writer_count()) if parallel else 1
     writer = BatchWriter(
-        session_factory,
+        sessions,
         list_id,
         options,
         pepper=pepper,
@@ -216,7 +211,7 @@ class BatchWriter:
 
     def __init__(
         self,
-        session_factory: SessionFactory,
+        sessions: SessionFactory,
         list_id: int,
         options: ImportOptions,
         *,
@@ -225,7 +220,7 @@ class BatchWriter:
         sha256: str,
         progress: Callable[[int], None] | None,
     ) -> None:
-        self._session_factory = session_factory
+        self._sessions = sessions
         self._list_id = list_id
         self._options = options
         self._pepper = pepper
@@ -243,7 +238,7 @@ class BatchWriter:
             if self.failures:
                 return  # another writer failed: stop at a batch boundary
             import_id = self._started()
-            with self._session_factory() as session:
+            with self._sessions() as session:
                 counts = import_batch(
                     session,
                     self._list_id,
@@ -271,7 +266,7 @@ class BatchWriter:
         """The import run's id, recorded by the first batch (after the header was read)."""
         with self._lock:
             if self._import_id is None:
-                with self._session_factory() as session:
+                with self._sessions() as session:
                     self._import_id = start_import(
                         session,
                         self._list_id,
