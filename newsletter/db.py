@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, TypeVar, cast
 from urllib.parse import quote
 
 from sqlalchemy import (
@@ -120,6 +120,28 @@ intpk = Annotated[int, mapped_column(primary_key=True)]
 # receiver, a message at a time) takes from its caller instead of opening sessions itself:
 # each call opens one transaction, committed when the block ends (``sessionmaker.begin``).
 SessionFactory = Callable[[], AbstractContextManager[Session]]
+
+
+ModelT = TypeVar("ModelT", bound=Base)
+
+
+def get_or_raise(
+    session: Session,
+    model: type[ModelT],
+    key: Any,
+    message: str,
+    *,
+    with_for_update: bool = False,
+) -> ModelT:
+    """The row of ``model`` with primary key ``key``, or ``NotFound(message)``.
+
+    ``with_for_update``: lock the row until the transaction ends (two workers given the same
+    id take turns).
+    """
+    found = session.get(model, key, with_for_update=with_for_update)
+    if found is None:
+        raise NotFound(message)
+    return found
 
 
 def affected_rows(result: Result[Any]) -> int:

@@ -45,13 +45,12 @@ from newsletter.bounces.policy import (
 )
 from newsletter.bounces.report import campaign_rates
 from newsletter.config import Settings
-from newsletter.db import session_scope, utcnow
+from newsletter.db import get_or_raise, session_scope, utcnow
 from newsletter.delivery import ledger
 from newsletter.delivery.context import RejectionHandler
 from newsletter.delivery.ledger import Claimed
 from newsletter.delivery.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from newsletter.delivery.verdict import SmtpReply
-from newsletter.errors import NotFound
 from newsletter.subscribers.audit import change_status, last_made_active
 from newsletter.subscribers.consent import unsubscribe
 from newsletter.subscribers.models import ConsentSource, Subscriber
@@ -98,9 +97,13 @@ def process_message(
     """Parse a stored message and apply the policy to each event; idempotent."""
     # The row lock makes two workers given the same id take turns; the second sees
     # processed_at and returns the first one's results.
-    message = session.get(BounceMessage, bounce_message_id, with_for_update=True)
-    if message is None:
-        raise NotFound(f"no bounce message with id {bounce_message_id}")
+    message = get_or_raise(
+        session,
+        BounceMessage,
+        bounce_message_id,
+        f"no bounce message with id {bounce_message_id}",
+        with_for_update=True,
+    )
     if message.processed_at is not None:
         return stored_events(session, bounce_message_id)
     events = parse_bounce(message.raw, message.envelope_rcpt)

@@ -17,7 +17,8 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from newsletter.errors import InvalidInput, LinkExpired, NotFound
+from newsletter.db import get_or_raise
+from newsletter.errors import InvalidInput, LinkExpired
 from newsletter.subscribers.address import check_name, erasure_hash, normalise_email
 from newsletter.subscribers.audit import change_status
 from newsletter.subscribers.importer import ERASED_ERROR
@@ -81,9 +82,7 @@ def subscribe(
     """
     if evidence is None:
         evidence = Evidence(ip=ip, user_agent=user_agent)
-    mailing_list = session.get(MailingList, list_id)
-    if mailing_list is None:
-        raise NotFound(f"no list with id {list_id}")
+    mailing_list = get_or_raise(session, MailingList, list_id, f"no list with id {list_id}")
     address = normalise_email(email)
     digest = erasure_hash(pepper, address)
     if session.scalar(sa.select(Suppression.id).where(Suppression.email_hash == digest)):
@@ -202,16 +201,15 @@ def unsubscribe(
     Idempotent: unsubscribing again changes nothing and records nothing. From every list, the
     subscriber becomes ``unsubscribed`` as a whole, so no later import or new list mails them.
     """
-    subscriber = session.get(Subscriber, subscriber_id)
-    if subscriber is None:
-        raise NotFound(f"no subscriber with id {subscriber_id}")
+    subscriber = get_or_raise(
+        session, Subscriber, subscriber_id, f"no subscriber with id {subscriber_id}"
+    )
     query = sa.select(Subscription).where(
         Subscription.subscriber_id == subscriber_id,
         Subscription.status != SubscriptionStatus.UNSUBSCRIBED,
     )
     if list_id is not None:
-        if session.get(MailingList, list_id) is None:
-            raise NotFound(f"no list with id {list_id}")
+        get_or_raise(session, MailingList, list_id, f"no list with id {list_id}")
         query = query.where(Subscription.list_id == list_id)
     changed = False
     for subscription in session.scalars(query):

@@ -18,7 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from newsletter.errors import ImportFailed, InvalidInput, NotFound
+from newsletter.db import get_or_raise
+from newsletter.errors import ImportFailed, InvalidInput
 from newsletter.subscribers.csvfile import RowError
 from newsletter.subscribers.importer import ImportOptions, ImportResult, check_file
 from newsletter.subscribers.models import (
@@ -246,7 +247,4 @@ def job_report(session: Session, job_id: int) -> ImportJobReport:
 
 
 def _job(session: Session, job_id: int) -> ImportJob:
-    job = session.get(ImportJob, job_id)
-    if job is None:
-        raise NotFound(f"no import job {job_id}")
-    return job
+    return get_or_raise(session, ImportJob, job_id, f"no import job {job_id}")

@@ -18,8 +18,8 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from newsletter.db import utcnow
-from newsletter.errors import InvalidInput, NotFound
+from newsletter.db import get_or_raise, utcnow
+from newsletter.errors import InvalidInput
 from newsletter.subscribers import audit
 from newsletter.subscribers.csvfile import Row, RowError
 from newsletter.subscribers.importer import postgresql, sqlite
@@ -98,9 +98,7 @@ def import_batch(
     with no file. ``pepper`` is the secret key (erased addresses are stored as its HMAC).
     """
     now = now or utcnow()
-    mailing_list = session.get(MailingList, list_id)
-    if mailing_list is None:
-        raise NotFound(f"no list with id {list_id}")
+    mailing_list = get_or_raise(session, MailingList, list_id, f"no list with id {list_id}")
     if import_id is None:
         import_id = start_import(
             session, list_id, file_name="", sha256=None, source=options.source, now=now

@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from newsletter.db import SessionFactory
-from newsletter.errors import NotFound
+from newsletter.db import SessionFactory, get_or_raise
 from newsletter.subscribers.csvfile import RowError, read_csv
 from newsletter.subscribers.importer.batch import (
     BatchCounts,
@@ -121,9 +120,7 @@ def run_import(
     sha256 = csv_file.sha256()
     with sessions() as session:
         read_ahead = session.get_bind().dialect.name == "postgresql"
-        mailing_list = session.get(MailingList, list_id)
-        if mailing_list is None:
-            raise NotFound(f"no list with id {list_id}")
+        mailing_list = get_or_raise(session, MailingList, list_id, f"no list with id {list_id}")
         # For the reader's ready-made COPY rows; import_batch checks it against the list.
         initial = initial_status(mailing_list) if read_ahead else None
     parallel = read_ahead and csv_file.size >= PARALLEL_MIN_BYTES
