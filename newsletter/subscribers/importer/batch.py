@@ -56,7 +56,7 @@ class StageWriter(Protocol):
     ) -> int: ...
 
 
-_WRITERS: dict[str, StageWriter] = {
+_STAGE_WRITERS: dict[str, StageWriter] = {
     "postgresql": postgresql.write_stage,
     "sqlite": sqlite.write_stage,
 }
@@ -215,7 +215,7 @@ def _write_staged(
     if not staged:
         return 0
     connection = session.connection()
-    write = _WRITERS.get(connection.dialect.name)
+    write = _STAGE_WRITERS.get(connection.dialect.name)
     if write is None:
         raise InvalidInput(f"importing is not supported on {connection.dialect.name}")
     # The run states the legal basis of every row (--legal-basis): one lookup per batch.
