@@ -8,7 +8,7 @@ Phase 1, intake: the messages (the ``tests/bounces/corpus`` files in turn, each 
 its own ``Received`` line and envelope recipient, as real bounces are) are sent over SMTP by N
 client processes, each reusing one connection, to ``running_receiver``. Each message is stored and
 committed before its 250. The hand-off only collects ids, so this phase is intake alone.
-Phase 2, processing: the stored ids are processed in one thread with ``process_stored`` (parse,
+Phase 2, processing: the stored ids are processed in one thread with ``process_message`` (parse,
 match, decide, apply, one transaction each), as the receiver's worker thread does in embedded
 mode. Figures are wall time, messages per second.
 """
@@ -29,10 +29,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from newsletter.bounces.processing import process_stored  # noqa: E402
+from newsletter.bounces.processing import process_message  # noqa: E402
 from newsletter.bounces.sources.receiver import running_receiver  # noqa: E402
 from newsletter.config import load_settings  # noqa: E402
-from newsletter.db import upgrade  # noqa: E402
+from newsletter.db import session_factory, upgrade, utcnow  # noqa: E402
 
 CORPUS = REPO / "tests" / "bounces" / "corpus"
 SECRET = "bench-secret-key-0123456789abcdefghijklmnop"
@@ -98,7 +98,8 @@ def main() -> None:
             stored.append(bounce_message_id)
 
     port = free_port()
-    with running_receiver(settings, collect, port=port):
+    sessions = session_factory(settings).begin
+    with running_receiver(settings, collect, sessions=sessions, port=port):
         chunks = [messages[i :: args.clients] for i in range(args.clients)]
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(args.clients, mp_context=context) as pool:
@@ -117,7 +118,8 @@ def main() -> None:
 
     started = time.perf_counter()
     for bounce_message_id in stored:
-        process_stored(settings, bounce_message_id)
+        with sessions() as session:  # a transaction per message, as the job does
+            process_message(session, settings, bounce_message_id, utcnow())
     processing = time.perf_counter() - started
     print(
         f"processing (parse + match + decide + apply), 1 thread: "

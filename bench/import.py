@@ -56,7 +56,7 @@ def child(url: str, path: Path) -> None:
     from sqlalchemy.orm import sessionmaker
 
     from newsletter.db import create_database_engine
-    from newsletter.subscribers.importer import ImportMode, run_import
+    from newsletter.subscribers.importer import ImportOptions, run_import
     from newsletter.subscribers.models import MailingList
 
     engine = create_database_engine(url)
@@ -69,7 +69,7 @@ def child(url: str, path: Path) -> None:
             session.flush()
             found = mailing_list.id
     started = time.perf_counter()
-    result = run_import(factory.begin, path, found, pepper=PEPPER, mode=ImportMode.ADD)
+    result = run_import(factory.begin, path, found, ImportOptions(), pepper=PEPPER)
     seconds = time.perf_counter() - started
     rows = result.created + result.updated + result.unchanged + result.error_count
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

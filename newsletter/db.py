@@ -20,11 +20,11 @@ import datetime as dt
 import decimal
 import enum
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, TypeVar, cast
 from urllib.parse import quote
 
 from sqlalchemy import (
@@ -115,6 +115,33 @@ class Base(DeclarativeBase):
 
 # Shared column shapes: the same meaning is spelled the same way in every stage.
 intpk = Annotated[int, mapped_column(primary_key=True)]
+
+# What a library function that must commit as it goes (an import, a batch at a time; a
+# receiver, a message at a time) takes from its caller instead of opening sessions itself:
+# each call opens one transaction, committed when the block ends (``sessionmaker.begin``).
+SessionFactory = Callable[[], AbstractContextManager[Session]]
+
+
+ModelT = TypeVar("ModelT", bound=Base)
+
+
+def get_or_raise(
+    session: Session,
+    model: type[ModelT],
+    key: Any,
+    message: str,
+    *,
+    with_for_update: bool = False,
+) -> ModelT:
+    """The row of ``model`` with primary key ``key``, or ``NotFound(message)``.
+
+    ``with_for_update``: lock the row until the transaction ends (two workers given the same
+    id take turns).
+    """
+    found = session.get(model, key, with_for_update=with_for_update)
+    if found is None:
+        raise NotFound(message)
+    return found
 
 
 def affected_rows(result: Result[Any]) -> int:

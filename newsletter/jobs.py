@@ -39,7 +39,7 @@ from newsletter.delivery.sender import BatchResult, StopReason, send_batch
 from newsletter.delivery.transports.smtp import SmtpTransport
 from newsletter.errors import NewsletterError
 from newsletter.render import service as render_service
-from newsletter.subscribers import jobs as subscriber_jobs
+from newsletter.subscribers import task_wrappers as subscriber_jobs
 
 TASK_PREFIX = "newsletter."
 logger = logging.getLogger(__name__)
@@ -285,7 +285,8 @@ def poll_mailbox(settings: Settings | None = None) -> dict[str, Any]:
 
     def store(raw: bytes) -> int:
         envelope = intake.envelope_rcpt_from_headers(raw)
-        return intake.store_committed(settings, raw, source=source, envelope_rcpt=envelope)
+        with session_scope(settings) as session:  # stored and committed before it is acknowledged
+            return intake.record_raw(session, raw, source=source, envelope_rcpt=envelope).id
 
     result = mailbox.poll(url, store)
     for bounce_message_id in dict.fromkeys(result.stored_ids):

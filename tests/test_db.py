@@ -23,17 +23,19 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from newsletter.config import VARIABLES, Settings
 from newsletter.db import (
     create_database_engine,
     current_revision,
+    get_or_raise,
     head_revision,
     session_scope,
     upgrade,
 )
 from newsletter.db_errors import translate_error
-from newsletter.errors import ConfigError, DatabaseUnavailable, SchemaOutOfDate
+from newsletter.errors import ConfigError, DatabaseUnavailable, NotFound, SchemaOutOfDate
 from newsletter.subscribers.models import MailingList
 from tests.conftest import (
     POSTGRES_ADMIN_URL,
@@ -413,3 +415,15 @@ def test_a_read_only_session_cannot_write_on_either_database(settings: Settings)
         write_while_reading()
     with session_scope(settings, readonly=True) as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(MailingList)) == 0
+
+
+def test_get_or_raise_returns_the_row_or_raises_not_found_with_the_message(
+    session: Session,
+) -> None:
+    weekly = MailingList(name="weekly", description="")
+    session.add(weekly)
+    session.flush()
+
+    assert get_or_raise(session, MailingList, weekly.id, "unused") is weekly
+    with pytest.raises(NotFound, match=r"^no list with id 999$"):
+        get_or_raise(session, MailingList, 999, "no list with id 999")

@@ -50,16 +50,13 @@ OUTSIDE_DOCUMENT = re.compile(
 )
 # A design note named by its path, which must exist.
 DOCS_PATH = re.compile(r"\bdocs/[\w/-]+\.md\b")
-# Areas that other branches (issues 9 and 10) are rewriting while this check lands: their
-# remaining citations are listed for the lead to replace at merge. Once none is left the strict
-# xfail below fails, and this split goes.
+# Areas that issue 10's branch is rewriting while this check lands: their remaining citations
+# are replaced by issue 12's part for them. Once none is left the strict xfail below fails, and
+# this split goes.
 BEING_REBUILT = (
     "newsletter/delivery/",
-    "newsletter/subscribers/",
-    "newsletter/web/",
     "newsletter/jobs.py",
     "newsletter/cli/delivery.py",
-    "newsletter/cli/subscribers.py",
 )
 
 
@@ -204,10 +201,9 @@ def test_each_rule_is_defined_once() -> None:
             id="areas-being-rebuilt",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="the citations left in newsletter/delivery/ and newsletter/subscribers/ "
-                "(rewritten on issue 10's branches) are replaced by the lead at merge, as the "
-                "issue-12a report lists; once none is left this passes, strict turns that into "
-                "a failure, and BEING_REBUILT goes",
+                reason="the citations left in newsletter/delivery/ (rewritten on issue 10's "
+                "branch) are replaced by issue 12's part for it; once none is left this passes, "
+                "strict turns that into a failure, and BEING_REBUILT goes",
             ),
         ),
     ],

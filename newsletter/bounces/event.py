@@ -1,4 +1,4 @@
-"""The one event type every bounce source produces.
+"""The one event type every bounce source produces, and its value types (kind, evidence, source).
 
 Mailbox parsing (``parse.parse_bounce``), synchronous SMTP rejections
 (``classify.event_from_smtp_reply``) and every provider webhook
@@ -11,6 +11,8 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
+
+from newsletter.subscribers.statuses import StatusChangeSource
 
 
 class BounceKind(enum.StrEnum):
@@ -33,6 +35,30 @@ class Evidence(enum.StrEnum):
     WEBHOOK = "webhook"  # a provider webhook whose signature verified, naming a message we sent
     SMTP = "smtp"  # the relay's reply to our own RCPT or DATA (BNC-05)
     NONE = "none"  # nothing: stored as unverified, applied only by a person who looked
+
+
+class BounceSource(enum.StrEnum):
+    """Where a bounce came from."""
+
+    SMTP = "smtp"  # our own receiver (``newsletter bounces serve``)
+    IMAP = "imap"
+    POP3 = "pop3"
+    FILE = "file"  # ``newsletter bounces process FILE``
+    WEBHOOK = "webhook"
+    SYNC = "sync"  # the relay's hard, soft or policy reply while sending (BNC-05)
+    ADMIN = "admin"  # a person (``newsletter subscriber reinstate``)
+
+
+# What a status change the bounce stage makes says about its source in the subscriber audit.
+STATUS_CHANGE_SOURCE: dict[BounceSource, StatusChangeSource] = {
+    BounceSource.SMTP: StatusChangeSource.SMTP,
+    BounceSource.IMAP: StatusChangeSource.IMAP,
+    BounceSource.POP3: StatusChangeSource.POP3,
+    BounceSource.FILE: StatusChangeSource.FILE,
+    BounceSource.WEBHOOK: StatusChangeSource.WEBHOOK,
+    BounceSource.SYNC: StatusChangeSource.SYNC,
+    BounceSource.ADMIN: StatusChangeSource.ADMIN,
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,8 @@ Record first, decide second, acknowledge last: a source (the SMTP receiver, the 
 ``bounces process FILE``) calls ``record_raw`` and commits before it acknowledges the message;
 ``processing.process_message`` runs later and may run any number of times. A crash in between
 can then only make the source deliver the message again, which the SHA-256 dedupe stores once;
-it can never lose one. Every function takes the session first and never commits, except
-``store_committed``, the pollers' wrapper that owns its transaction.
+it can never lose one. Every function takes the session first and never commits: the source's
+edge (the receiver's transaction per message, the CLI command) owns the transaction.
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from newsletter.bounces.event import normalise_address, storable
-from newsletter.bounces.models import BounceMessage, BounceSource
+from newsletter.bounces.event import BounceSource, normalise_address, storable
+from newsletter.bounces.models import BounceMessage
 from newsletter.bounces.parse import MAX_MESSAGE_BYTES
-from newsletter.config import Settings
-from newsletter.db import session_scope, utcnow
+from newsletter.db import utcnow
 from newsletter.errors import InvalidInput, NotFound
 
 _HEADER_PARSER = BytesHeaderParser(policy=email.policy.compat32)
@@ -78,16 +77,6 @@ def record_raw(
     if message is None:  # pragma: no cover - the conflicting row cannot vanish mid-transaction
         raise NotFound(f"bounce message {digest} disappeared while being stored")
     return message
-
-
-def store_committed(
-    settings: Settings, raw: bytes, *, source: BounceSource, envelope_rcpt: str | None
-) -> int:
-    """Intake for pollers: store one message in its own transaction, committed on return."""
-    with session_scope(settings) as session:
-        message = record_raw(session, raw, source=source, envelope_rcpt=envelope_rcpt)
-        session.flush()
-        return message.id
 
 
 def envelope_rcpt_from_headers(raw: bytes) -> str | None:

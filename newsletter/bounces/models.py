@@ -1,36 +1,26 @@
-"""Tables of the bounce stage: raw inbound messages, the events read from them, the audit trail.
+"""Tables of the bounce stage: raw inbound messages and the events read from them.
 
 ``bounce_messages`` keeps every message to the bounce domain exactly as it arrived, committed
 before the source is acknowledged (SMTP 250, IMAP move, POP3 DELE), so nothing is lost if the
 parser or the policy fails later. ``bounce_events`` holds one row per ``BounceEvent`` with the
-action the policy took; its unique keys make reprocessing a no-op. ``subscriber_status_changes``
-is the audit trail: every status change made by this stage (and every reinstatement) has a row.
+action the policy took; its unique keys make reprocessing a no-op. The status changes this
+stage makes are audited by the subscriber stage (``subscribers.audit``), like every other.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from newsletter.bounces.event import BounceKind, Evidence
+
+# Where a bounce came from lives with the event's other value types (pure); re-exported here,
+# where the table code has always found it.
+from newsletter.bounces.event import BounceSource as BounceSource
 from newsletter.bounces.policy import BounceAction
 from newsletter.db import Base, intpk, utcnow
-from newsletter.subscribers.models import SubscriberStatus
-
-
-class BounceSource(enum.StrEnum):
-    """Where a bounce came from."""
-
-    SMTP = "smtp"  # our own receiver (``newsletter bounces serve``)
-    IMAP = "imap"
-    POP3 = "pop3"
-    FILE = "file"  # ``newsletter bounces process FILE``
-    WEBHOOK = "webhook"
-    SYNC = "sync"  # the relay's hard, soft or policy reply while sending (BNC-05)
-    ADMIN = "admin"  # a person (``newsletter subscriber reinstate``)
 
 
 class BounceMessage(Base):
@@ -101,21 +91,3 @@ class BounceEventRecord(Base):
     # Set by `newsletter bounces apply EVENT_ID` when a person acted on an unverified event.
     reviewed_by: Mapped[str | None] = mapped_column(String(200))
     reviewed_at: Mapped[dt.datetime | None]
-
-
-class SubscriberStatusChange(Base):
-    """Audit trail: who or what changed a subscriber's status, from what, and why."""
-
-    __tablename__ = "subscriber_status_changes"
-
-    id: Mapped[intpk]
-    subscriber_id: Mapped[int] = mapped_column(
-        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
-    )
-    old: Mapped[SubscriberStatus]
-    new: Mapped[SubscriberStatus]
-    reason: Mapped[str] = mapped_column(Text)
-    source: Mapped[BounceSource]
-    # The person for an administrative change, e.g. the CLI user; None for the policy.
-    by: Mapped[str | None] = mapped_column(String(200))
-    at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,7 +1,7 @@
 """The bounce policy: what one event does to a subscriber, and when a campaign must pause.
 
 Pure: ``decide(history, event, settings, now) -> Decision`` reads only its arguments;
-``service.apply`` gathers the history and carries the decision out in one transaction. The rules
+``processing.apply`` gathers the history and carries the decision out in one transaction. The rules
 (BNC-03, BNC-04, BNC-07, BNC-09 in docs/standards.md; why these, in docs/bounces.md,
 "Decisions"):
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from newsletter.bounces.event import BounceEvent, BounceKind
-from newsletter.subscribers.models import SubscriberStatus
+from newsletter.subscribers.statuses import SubscriberStatus
 
 # A campaign is not paused on its first bounces: with 10 sent, one hard bounce is 10%. Below
 # this many accepted messages the rates say nothing yet (0.3% of 100 is a third of a complaint,

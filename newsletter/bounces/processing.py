@@ -6,7 +6,8 @@ what the first one did and changes nothing. ``process_webhook_events`` handles t
 provider webhook whose signature the web layer has verified. ``BounceRejections`` handles the
 relay's own replies while sending (BNC-05). Each goes through ``matching`` (no evidence: the
 event is stored, never applied) and the pure ``policy``. Every function takes the session
-first and never commits; ``process_stored`` is the job wrapper that owns its session.
+first and never commits, but ``process_stored``, the ``process_bounce`` job as
+``newsletter/jobs.py`` calls it today (it moves there with issue 12's part for that module).
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from newsletter.bounces.classify import event_from_smtp_reply
-from newsletter.bounces.event import BounceEvent, BounceKind, Evidence, storable
-from newsletter.bounces.matching import Match, match_returned, match_webhook
-from newsletter.bounces.models import (
-    BounceEventRecord,
-    BounceMessage,
+from newsletter.bounces.event import (
+    STATUS_CHANGE_SOURCE,
+    BounceEvent,
+    BounceKind,
     BounceSource,
-    SubscriberStatusChange,
+    Evidence,
+    storable,
 )
+from newsletter.bounces.matching import Match, match_returned, match_webhook
+from newsletter.bounces.models import BounceEventRecord, BounceMessage
 from newsletter.bounces.parse import parse_bounce
 from newsletter.bounces.policy import (
     BounceAction,
@@ -41,17 +44,16 @@ from newsletter.bounces.policy import (
     unverified,
 )
 from newsletter.bounces.report import campaign_rates
-from newsletter.bounces.service import change_status
 from newsletter.config import Settings
-from newsletter.db import session_scope, utcnow
+from newsletter.db import get_or_raise, session_scope, utcnow
 from newsletter.delivery import ledger
 from newsletter.delivery.context import RejectionHandler
 from newsletter.delivery.ledger import Claimed
 from newsletter.delivery.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from newsletter.delivery.verdict import SmtpReply
-from newsletter.errors import NotFound
+from newsletter.subscribers.audit import change_status, last_made_active
 from newsletter.subscribers.consent import unsubscribe
-from newsletter.subscribers.models import ConsentSource, Subscriber, SubscriberStatus
+from newsletter.subscribers.models import ConsentSource, Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +97,13 @@ def process_message(
     """Parse a stored message and apply the policy to each event; idempotent."""
     # The row lock makes two workers given the same id take turns; the second sees
     # processed_at and returns the first one's results.
-    message = session.get(BounceMessage, bounce_message_id, with_for_update=True)
-    if message is None:
-        raise NotFound(f"no bounce message with id {bounce_message_id}")
+    message = get_or_raise(
+        session,
+        BounceMessage,
+        bounce_message_id,
+        f"no bounce message with id {bounce_message_id}",
+        with_for_update=True,
+    )
     if message.processed_at is not None:
         return stored_events(session, bounce_message_id)
     events = parse_bounce(message.raw, message.envelope_rcpt)
@@ -158,7 +164,12 @@ def process_webhook_events(
 
 
 def process_stored(settings: Settings, bounce_message_id: int) -> dict[str, Any]:
-    """The ``process_bounce`` job: process one stored message in its own transaction."""
+    """The ``process_bounce`` job: process one stored message in its own transaction.
+
+    Transitional: a task wrapper, which only the edges should hold; it stays here, where
+    ``newsletter/jobs.py`` imports it while issue 10 rewrites that module, and moves into it
+    with issue 12's part for it (``tests/test_sessions.py`` allows it and nothing else here).
+    """
     with session_scope(settings) as session:
         results = process_message(session, settings, bounce_message_id, utcnow())
     return {
@@ -268,11 +279,9 @@ def history_for(
     )
     if current_delivery_id is not None:
         success = success.where(Delivery.id != current_delivery_id)
-    reinstated = select(func.max(SubscriberStatusChange.at)).where(
-        SubscriberStatusChange.subscriber_id == subscriber.id,
-        SubscriberStatusChange.new == SubscriberStatus.ACTIVE,
-    )
-    resets = [t for t in (session.scalar(success), session.scalar(reinstated)) if t is not None]
+    # Made active again (reinstated, reactivated by an import): the count starts afresh.
+    reactivated = last_made_active(session, subscriber.id)
+    resets = [t for t in (session.scalar(success), reactivated) if t is not None]
     return History(subscriber.status, bounces, max(resets) if resets else None)
 
 
@@ -290,7 +299,7 @@ def carry_out(
             subscriber,
             decision.new_status,
             reason=decision.reason,
-            source=source,
+            source=STATUS_CHANGE_SOURCE[source],
             now=now,
             by=by,
         )

@@ -17,12 +17,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from newsletter.bounces.event import BounceEvent, Evidence
-from newsletter.bounces.models import BounceEventRecord, BounceSource
+from newsletter.bounces.event import BounceEvent, BounceSource, Evidence
+from newsletter.bounces.models import BounceEventRecord
 from newsletter.bounces.policy import ACTIONABLE_KINDS, decide
 from newsletter.bounces.processing import ProcessedEvent, carry_out, history_for
 from newsletter.bounces.report import awaiting_review
 from newsletter.config import Settings
+from newsletter.db import get_or_raise
 from newsletter.errors import InvalidInput, NotFound
 from newsletter.subscribers.models import Subscriber
 
@@ -84,9 +85,13 @@ def apply_unverified(
     session: Session, settings: Settings, event_id: int, *, by: str, now: dt.datetime
 ) -> ProcessedEvent:
     """A person looked at an unverified event and applies it to the subscriber it names."""
-    record = session.get(BounceEventRecord, event_id, with_for_update=True)
-    if record is None:
-        raise NotFound(f"no bounce event with id {event_id}")
+    record = get_or_raise(
+        session,
+        BounceEventRecord,
+        event_id,
+        f"no bounce event with id {event_id}",
+        with_for_update=True,
+    )
     if record.evidence is not Evidence.NONE:
         raise InvalidInput(
             f"event {event_id} had evidence ({record.evidence.value}) and was applied already"

@@ -2,7 +2,7 @@
 ``newsletter subscriber reinstate``.
 
 Each command owns its transactions; the work is in ``newsletter.bounces`` (``intake``,
-``processing``, ``review``, ``service``) and the sources. ``bounces process`` stores and
+``processing``, ``review``, ``reinstate``) and the sources. ``bounces process`` stores and
 processes each file in its own transaction, so one bad file does not undo the others.
 """
 
@@ -20,15 +20,16 @@ from typing import Any
 import click
 
 from newsletter import jobs
-from newsletter.bounces import intake, processing, review, service
-from newsletter.bounces.models import BounceSource
+from newsletter.bounces import intake, processing, review
+from newsletter.bounces.event import BounceSource
 from newsletter.bounces.parse import MAX_MESSAGE_BYTES
+from newsletter.bounces.reinstate import reinstate
 from newsletter.bounces.report import bounce_report
 from newsletter.bounces.sources import mailbox, receiver
 from newsletter.cli.context import database, emit, json_option, reading, settings, transaction
 from newsletter.cli.subscribers import subscriber_group
 from newsletter.config import Settings
-from newsletter.db import utcnow
+from newsletter.db import session_factory, utcnow
 from newsletter.errors import InvalidInput, file_error
 
 
@@ -84,10 +85,10 @@ def bounces_process_pending(as_json: bool) -> None:
     config = settings()
     with transaction() as session:
         ids = intake.pending_message_ids(session)
-    summaries = [processing.process_stored(config, bounce_message_id) for bounce_message_id in ids]
-    emit(
-        {"processed": len(summaries)}, as_json, lambda d: click.echo(f"processed {d['processed']}")
-    )
+    for bounce_message_id in ids:  # a transaction each: a failure keeps those done before it
+        with transaction() as session:
+            processing.process_message(session, config, bounce_message_id, utcnow())
+    emit({"processed": len(ids)}, as_json, lambda d: click.echo(f"processed {d['processed']}"))
 
 
 @bounces_group.command("report")
@@ -168,7 +169,9 @@ def bounces_serve(host: str, port: int) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        with receiver.running_receiver(config, handoff, host=host, port=port):
+        with receiver.running_receiver(
+            config, handoff, sessions=session_factory(config).begin, host=host, port=port
+        ):
             click.echo(f"receiving bounces for @{config.bounce_address.domain} on {host}:{port}")
             with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a person stops it
                 stop.wait()
@@ -189,8 +192,10 @@ def bounces_poll(imap_url: str | None, pop3_url: str | None, as_json: bool) -> N
     config = database()
 
     def store(raw: bytes) -> int:
+        """Store one fetched message and commit, before the poller acknowledges it."""
         envelope = intake.envelope_rcpt_from_headers(raw)
-        return intake.store_committed(config, raw, source=source, envelope_rcpt=envelope)
+        with transaction() as session:
+            return intake.record_raw(session, raw, source=source, envelope_rcpt=envelope).id
 
     result = mailbox.poll(url, store)
     handoff, finish = _handoff(config, sweep=False)
@@ -223,7 +228,7 @@ def subscriber_reinstate(email: str, by: str | None, as_json: bool) -> None:
     """Make a bounced or complained subscriber active again (audited)."""
     who = by or _os_user()
     with transaction() as session:
-        change = service.reinstate(session, email, utcnow(), by=who)
+        change = reinstate(session, email, utcnow(), by=who)
         document = {
             "email": email,
             "old": change.old.value,
@@ -238,7 +243,7 @@ def _handoff(
 ) -> tuple[Callable[[int], None], Callable[[], None]]:
     """Where stored ids go: a worker thread here (embedded) or the ``process_bounce`` task."""
     if config.in_process:
-        processor = receiver.BackgroundProcessor(config)
+        processor = receiver.BackgroundProcessor(config, session_factory(config).begin)
         processor.start(sweep=sweep)
         return processor, processor.join
 

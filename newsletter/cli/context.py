@@ -19,7 +19,8 @@ import click
 from sqlalchemy.orm import Session
 
 from newsletter.config import Settings, load_settings
-from newsletter.db import ensure_schema, session_scope
+from newsletter.db import ensure_schema, session_factory, session_scope
+from newsletter.subscribers.import_runs import ImportSessions
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,6 +81,13 @@ def transaction() -> Iterator[Session]:
     """One transaction for the command: committed if the command succeeds."""
     with session_scope(database()) as session:
         yield session
+
+
+def import_sessions(config: Settings) -> ImportSessions:
+    """The transactions an import run opens on ``config``'s database (see ``import_runs``)."""
+    return ImportSessions(
+        write=session_factory(config).begin, read=session_factory(config, readonly=True).begin
+    )
 
 
 @contextmanager

@@ -24,17 +24,17 @@ from sqlalchemy import select
 from newsletter import jobs
 from newsletter.bounces.report import campaign_bounce_summary
 from newsletter.bounces.sources.receiver import BackgroundProcessor, running_receiver
-from newsletter.cli.context import settings
+from newsletter.cli.context import import_sessions, settings
 from newsletter.cli.demo_relay import DemoRelay, free_port, start_relay
 from newsletter.cli.issues import warn_if_over_budget
 from newsletter.config import PACKAGE_DIR, Settings, parse_smtp_url
 from newsletter.content.service import import_bulletin
-from newsletter.db import session_scope, upgrade
+from newsletter.db import session_factory, session_scope, upgrade
 from newsletter.delivery import report as delivery_report
 from newsletter.delivery import service as delivery_service
 from newsletter.issues.service import create_issue
 from newsletter.render import service as render_service
-from newsletter.subscribers import jobs as subscriber_jobs
+from newsletter.subscribers import import_runs
 from newsletter.subscribers.models import MailingList, Subscriber, SubscriberStatus
 from newsletter.subscribers.service import create_list, list_slug
 
@@ -141,7 +141,9 @@ def subscribe(config: Settings) -> None:
     with session_scope(config) as session:
         if session.scalar(select(MailingList.id).where(MailingList.name == DEMO_LIST)) is None:
             create_list(session, DEMO_LIST, description="The weekly bulletin")
-    report = subscriber_jobs.import_file(config, SAMPLE_SUBSCRIBERS, DEMO_LIST)
+    report = import_runs.import_file(
+        import_sessions(config), SAMPLE_SUBSCRIBERS, DEMO_LIST, pepper=config.secret_key
+    )
     report.raise_failure()
     summary = report.counts_document()
     step(
@@ -155,10 +157,11 @@ def subscribe(config: Settings) -> None:
 
 def send(config: Settings, issue_id: int, relay: DemoRelay) -> None:
     receiver_port = free_port()
-    processor = BackgroundProcessor(config)
+    sessions = session_factory(config).begin
+    processor = BackgroundProcessor(config, sessions)
     processor.start()
     try:
-        with running_receiver(config, processor, port=receiver_port):
+        with running_receiver(config, processor, sessions=sessions, port=receiver_port):
             step("bounce receiver", f"127.0.0.1:{receiver_port} (VERP {config.bounce_address})")
             with session_scope(config) as session:
                 campaign = delivery_service.create_campaign(

@@ -19,17 +19,21 @@ from typing import Any
 
 import click
 
-from newsletter import jobs as newsletter_jobs
-from newsletter.cli.context import database, emit, json_option, reading, settings, transaction
+from newsletter import jobs
+from newsletter.cli.context import (
+    database,
+    emit,
+    import_sessions,
+    json_option,
+    reading,
+    settings,
+    transaction,
+)
 from newsletter.db import utcnow
 from newsletter.errors import InvalidInput
-from newsletter.subscribers import jobs
-from newsletter.subscribers.importjob import (
-    ImportJobReport,
-    ImportOptions,
-    create_job,
-    job_report,
-)
+from newsletter.subscribers import import_runs
+from newsletter.subscribers.importer import ImportOptions
+from newsletter.subscribers.importjob import ImportJobReport, create_job, job_report
 from newsletter.subscribers.models import ImportJobStatus, LegalBasis
 from newsletter.subscribers.service import get_list
 from newsletter.subscribers.sources.file import FileSource
@@ -82,7 +86,10 @@ def subscribers_import(
     config = settings()
     source = FileSource.checked(file)  # a missing file is said here, before anything is queued
     options = ImportOptions(
-        upsert, reactivate_suppressed, check_deliverability, LegalBasis(legal_basis)
+        upsert=upsert,
+        reactivate_suppressed=reactivate_suppressed,
+        check_deliverability=check_deliverability,
+        legal_basis=LegalBasis(legal_basis),
     )
     if config.in_process:
         if not wait:
@@ -91,13 +98,21 @@ def subscribers_import(
                 "runs in this process"
             )
         with _import_progress() as progress:
-            report = jobs.import_file(database(), file, list_name, options, progress=progress)
+            config = database()
+            report = import_runs.import_file(
+                import_sessions(config),
+                file,
+                list_name,
+                options,
+                pepper=config.secret_key,
+                progress=progress,
+            )
         _print_outcome(report, report.counts_document(), as_json)
         return
     with transaction() as session:
         list_id = get_list(session, list_name).id
         job_id = create_job(session, list_id, source, options, upload=True, now=utcnow())
-    newsletter_jobs.submit(config, "import_subscribers", job_id=job_id)
+    jobs.submit(config, "import_subscribers", job_id=job_id)
     if not wait:
         emit(
             {"job": job_id, "status": ImportJobStatus.QUEUED.value},

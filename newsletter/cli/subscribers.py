@@ -14,7 +14,7 @@ from typing import IO, Any
 
 import click
 
-from newsletter.bounces.service import forget_subscriber
+from newsletter.bounces.erasure import forget_subscriber
 from newsletter.cli import subscriber_import
 from newsletter.cli.context import emit, json_option, reading, settings, transaction
 from newsletter.db import utcnow

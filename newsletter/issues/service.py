@@ -12,7 +12,8 @@ from newsletter.content.language import normalise_language_tag
 from newsletter.content.models import Article
 from newsletter.content.service import find_snapshot, get_articles, latest_import
 from newsletter.content.validation import check_field
-from newsletter.errors import InvalidInput, NotFound
+from newsletter.db import get_or_raise
+from newsletter.errors import InvalidInput
 from newsletter.issues.models import Issue, IssueArticle
 from newsletter.issues.modes import IssueMode
 
@@ -115,10 +116,7 @@ def _excerpt_words(words: int | None) -> int | None:
 
 
 def get_issue(session: Session, issue_id: int) -> Issue:
-    issue = session.get(Issue, issue_id)
-    if issue is None:
-        raise NotFound(f"no issue with id {issue_id}")
-    return issue
+    return get_or_raise(session, Issue, issue_id, f"no issue with id {issue_id}")
 
 
 def list_issues(session: Session) -> list[Issue]:

@@ -1,10 +1,12 @@
 """The subscriber stage: lists, subscribers, consent, suppression, imports, segments.
 
-- ``models``: the tables and the status transition tables.
+- ``statuses`` (pure): the statuses, their transition tables and the other value types.
+- ``models``: the tables (re-exporting ``statuses``).
 - ``address`` (pure): ``normalise_email``, ``check_name``, ``erasure_hash``.
 - ``csvfile`` (pure): ``read_csv`` streams ``Row`` / ``RowError``; the export format.
-- ``importer``: ``import_batch`` (one idempotent batch, caller's transaction) and ``run_import``
-  (the file, a transaction per batch).
+- ``importer/``: ``import_batch`` (one idempotent batch, caller's transaction) and ``run_import``
+  (the file, a transaction per batch), with the ``ImportOptions`` they take; its
+  ``__init__`` lists its modules by job.
 - ``sources``: where a CSV's bytes come from: ``file`` (read where it is) and ``upload`` (stored
   in the database in chunks, for a worker on any host).
 - ``importjob``: an import as a job row: options, progress, counts and row errors that any
@@ -16,6 +18,9 @@
 - ``tokens`` (pure): signed unsubscribe, confirmation and test-send tokens, List-Unsubscribe
   URIs.
 - ``expression`` (pure) and ``segments``: the segment filter language and its SQL.
-- ``jobs``: ``run_import_job``, ``import_file`` and ``purge_stale_unconfirmed``, what worker
-  tasks (and the CLI without a broker) call.
+- ``import_runs``: ``run_import_job`` and ``import_file``, an import job run from start to end
+  (what a worker task, and the CLI without a broker, call), on sessions the caller gives.
+- ``audit``: ``change_status``, the one way a subscriber's status changes, with its audit row.
+- ``task_wrappers`` (transitional): the stage's jobs from ``Settings``, as ``newsletter/jobs.py``
+  calls them until they move there.
 """

@@ -1,6 +1,7 @@
 """Giving and withdrawing consent: subscribe, confirm (double opt-in), unsubscribe.
 
-Each change writes an append-only ``ConsentEvent`` beside the status it changes (LAW-04); a
+Each change writes an append-only ``ConsentEvent`` beside the status it changes (LAW-04), and
+a change of the subscriber's own status goes through ``audit`` like every other; a
 new subscription also carries the consent that created it (``Subscription.consent_*``), which
 is the only record of it for a subscription created by an import (see ``importer``).
 The caller commits; an unsubscribe takes effect at that commit, and the delivery stage checks
@@ -16,8 +17,10 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from newsletter.errors import InvalidInput, LinkExpired, NotFound
+from newsletter.db import get_or_raise
+from newsletter.errors import InvalidInput, LinkExpired
 from newsletter.subscribers.address import check_name, erasure_hash, normalise_email
+from newsletter.subscribers.audit import change_status
 from newsletter.subscribers.importer import ERASED_ERROR
 from newsletter.subscribers.models import (
     ConsentAction,
@@ -31,6 +34,7 @@ from newsletter.subscribers.models import (
     SubscriptionStatus,
     Suppression,
 )
+from newsletter.subscribers.statuses import CONSENT_CHANGE_SOURCE
 from newsletter.subscribers.tokens import read_confirm_token, read_unsubscribe_token
 
 USER_AGENT_MAX_CHARS = 512  # a browser's is ~150; anything longer is noise, not evidence
@@ -78,9 +82,7 @@ def subscribe(
     """
     if evidence is None:
         evidence = Evidence(ip=ip, user_agent=user_agent)
-    mailing_list = session.get(MailingList, list_id)
-    if mailing_list is None:
-        raise NotFound(f"no list with id {list_id}")
+    mailing_list = get_or_raise(session, MailingList, list_id, f"no list with id {list_id}")
     address = normalise_email(email)
     digest = erasure_hash(pepper, address)
     if session.scalar(sa.select(Suppression.id).where(Suppression.email_hash == digest)):
@@ -163,7 +165,14 @@ def confirm(
     assert subscriber is not None
     subscription.transition(SubscriptionStatus.CONFIRMED, now)
     if subscriber.status is SubscriberStatus.UNSUBSCRIBED:
-        subscriber.transition(SubscriberStatus.ACTIVE)
+        change_status(
+            session,
+            subscriber,
+            SubscriberStatus.ACTIVE,
+            reason=f"confirmed a subscription to list {pending.list_id}: their own new consent",
+            source=CONSENT_CHANGE_SOURCE[ConsentSource.FORM],
+            now=now,
+        )
     record_event(
         session,
         pending.subscriber_id,
@@ -192,23 +201,29 @@ def unsubscribe(
     Idempotent: unsubscribing again changes nothing and records nothing. From every list, the
     subscriber becomes ``unsubscribed`` as a whole, so no later import or new list mails them.
     """
-    subscriber = session.get(Subscriber, subscriber_id)
-    if subscriber is None:
-        raise NotFound(f"no subscriber with id {subscriber_id}")
+    subscriber = get_or_raise(
+        session, Subscriber, subscriber_id, f"no subscriber with id {subscriber_id}"
+    )
     query = sa.select(Subscription).where(
         Subscription.subscriber_id == subscriber_id,
         Subscription.status != SubscriptionStatus.UNSUBSCRIBED,
     )
     if list_id is not None:
-        if session.get(MailingList, list_id) is None:
-            raise NotFound(f"no list with id {list_id}")
+        get_or_raise(session, MailingList, list_id, f"no list with id {list_id}")
         query = query.where(Subscription.list_id == list_id)
     changed = False
     for subscription in session.scalars(query):
         subscription.transition(SubscriptionStatus.UNSUBSCRIBED, now)
         changed = True
     if list_id is None and subscriber.status is SubscriberStatus.ACTIVE:
-        subscriber.transition(SubscriberStatus.UNSUBSCRIBED)
+        change_status(
+            session,
+            subscriber,
+            SubscriberStatus.UNSUBSCRIBED,
+            reason="unsubscribed from every list",
+            source=CONSENT_CHANGE_SOURCE[source],
+            now=now,
+        )
         changed = True
     if changed:
         record_event(

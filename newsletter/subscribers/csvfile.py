@@ -40,7 +40,7 @@ from newsletter.subscribers.address import (
     forget_domains,
     normalise_email,
 )
-from newsletter.subscribers.models import SubscriberStatus, SubscriptionStatus
+from newsletter.subscribers.statuses import SubscriberStatus, SubscriptionStatus
 
 EXPORT_COLUMNS = ("email", "name", "status", "subscription_status", "attributes")
 RESERVED_COLUMNS = frozenset(EXPORT_COLUMNS)

@@ -18,35 +18,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from newsletter.errors import ImportFailed, InvalidInput, NotFound
+from newsletter.db import get_or_raise
+from newsletter.errors import ImportFailed, InvalidInput
 from newsletter.subscribers.csvfile import RowError
-from newsletter.subscribers.importer import ImportMode, ImportResult, check_file
+from newsletter.subscribers.importer import ImportOptions, ImportResult, check_file
 from newsletter.subscribers.models import (
     ImportFailure,
     ImportJob,
     ImportJobError,
     ImportJobStatus,
-    LegalBasis,
     MailingList,
 )
 from newsletter.subscribers.sources.file import FileSource
 from newsletter.subscribers.sources.upload import delete_upload, store_upload
 
 FINISHED = frozenset({ImportJobStatus.DONE, ImportJobStatus.FAILED})
-
-
-@dataclass(frozen=True, slots=True)
-class ImportOptions:
-    """What ``subscribers import`` was asked to do, kept with the job for its worker."""
-
-    upsert: bool = False
-    reactivate_suppressed: bool = False
-    check_deliverability: bool = False
-    legal_basis: LegalBasis = LegalBasis.CONSENT  # why these people may be mailed (LAW-07)
-
-    @property
-    def mode(self) -> ImportMode:
-        return ImportMode.UPSERT if self.upsert else ImportMode.ADD
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +247,4 @@ def job_report(session: Session, job_id: int) -> ImportJobReport:
 
 
 def _job(session: Session, job_id: int) -> ImportJob:
-    job = session.get(ImportJob, job_id)
-    if job is None:
-        raise NotFound(f"no import job {job_id}")
-    return job
+    return get_or_raise(session, ImportJob, job_id, f"no import job {job_id}")

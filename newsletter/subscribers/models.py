@@ -8,7 +8,6 @@ Only an ``active`` subscriber with a ``confirmed`` subscription is ever mailed (
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, Text
@@ -18,85 +17,21 @@ from newsletter.db import Base, intpk, utcnow
 from newsletter.errors import InvalidTransition
 from newsletter.subscribers.address import EMAIL_MAX_CHARS
 
-
-class SubscriberStatus(enum.StrEnum):
-    ACTIVE = "active"  # the only status that is ever mailed
-    UNSUBSCRIBED = "unsubscribed"  # opted out of every list
-    BOUNCED = "bounced"  # the bounce policy gave up on the address
-    COMPLAINED = "complained"  # marked a message as spam
-    BLOCKED = "blocked"  # an administrator stopped all mail to the address
-
-
-# Which status may follow which; everything else raises InvalidTransition. Every suppression
-# may be lifted to ACTIVE, but only by an explicit act (an import with --reactivate-suppressed,
-# an administrator); a complaint is never downgraded to a mere unsubscribe or bounce.
-SUBSCRIBER_TRANSITIONS: dict[SubscriberStatus, frozenset[SubscriberStatus]] = {
-    SubscriberStatus.ACTIVE: frozenset(
-        {
-            SubscriberStatus.UNSUBSCRIBED,
-            SubscriberStatus.BOUNCED,
-            SubscriberStatus.COMPLAINED,
-            SubscriberStatus.BLOCKED,
-        }
-    ),
-    SubscriberStatus.UNSUBSCRIBED: frozenset(
-        {SubscriberStatus.ACTIVE, SubscriberStatus.COMPLAINED, SubscriberStatus.BLOCKED}
-    ),
-    SubscriberStatus.BOUNCED: frozenset(
-        {
-            SubscriberStatus.ACTIVE,
-            SubscriberStatus.UNSUBSCRIBED,
-            SubscriberStatus.COMPLAINED,
-            SubscriberStatus.BLOCKED,
-        }
-    ),
-    SubscriberStatus.COMPLAINED: frozenset({SubscriberStatus.ACTIVE, SubscriberStatus.BLOCKED}),
-    SubscriberStatus.BLOCKED: frozenset({SubscriberStatus.ACTIVE}),
-}
-
-
-class SubscriptionStatus(enum.StrEnum):
-    UNCONFIRMED = "unconfirmed"  # double opt-in list, confirmation mail not yet clicked
-    CONFIRMED = "confirmed"  # mailable (if the subscriber is active)
-    UNSUBSCRIBED = "unsubscribed"  # left this list
-
-
-SUBSCRIPTION_TRANSITIONS: dict[SubscriptionStatus, frozenset[SubscriptionStatus]] = {
-    SubscriptionStatus.UNCONFIRMED: frozenset(
-        {SubscriptionStatus.CONFIRMED, SubscriptionStatus.UNSUBSCRIBED}
-    ),
-    SubscriptionStatus.CONFIRMED: frozenset({SubscriptionStatus.UNSUBSCRIBED}),
-    SubscriptionStatus.UNSUBSCRIBED: frozenset(
-        {SubscriptionStatus.UNCONFIRMED, SubscriptionStatus.CONFIRMED}
-    ),
-}
-
-
-class ConsentAction(enum.StrEnum):
-    SUBSCRIBE = "subscribe"
-    CONFIRM = "confirm"
-    UNSUBSCRIBE = "unsubscribe"
-
-
-class ConsentSource(enum.StrEnum):
-    IMPORT = "import"
-    FORM = "form"
-    API = "api"
-    ADMIN = "admin"
-    EMAIL = "email"  # List-Unsubscribe one-click or mailto
-
-
-class LegalBasis(enum.StrEnum):
-    """Why we may mail a subscriber (GDPR Art. 6(1), LAW-07), stated per subscription."""
-
-    CONSENT = "consent"  # (a): a sign-up form of ours, or consent an import vouches for
-    CONTRACT = "contract"  # (b): the bulletin is part of what the reader signed up to pay for
-    # (f) with the ePrivacy Art. 13(2) "soft opt-in": existing customers, opt-out in every mail
-    LEGITIMATE_INTEREST = "legitimate_interest"
-
-
-class SuppressionReason(enum.StrEnum):
-    ERASED = "erased"  # GDPR Art. 17: only the peppered hash of the address remains
+# The statuses live in ``statuses`` (pure); re-exported here, where the table code and the
+# later stages (delivery) have always found them.
+from newsletter.subscribers.statuses import IMPORT_JOB_TRANSITIONS as IMPORT_JOB_TRANSITIONS
+from newsletter.subscribers.statuses import SUBSCRIBER_TRANSITIONS as SUBSCRIBER_TRANSITIONS
+from newsletter.subscribers.statuses import SUBSCRIPTION_TRANSITIONS as SUBSCRIPTION_TRANSITIONS
+from newsletter.subscribers.statuses import ConsentAction as ConsentAction
+from newsletter.subscribers.statuses import ConsentSource as ConsentSource
+from newsletter.subscribers.statuses import ImportFailure as ImportFailure
+from newsletter.subscribers.statuses import ImportJobStatus as ImportJobStatus
+from newsletter.subscribers.statuses import LegalBasis as LegalBasis
+from newsletter.subscribers.statuses import StatusChangeSource as StatusChangeSource
+from newsletter.subscribers.statuses import SubscriberStatus as SubscriberStatus
+from newsletter.subscribers.statuses import SubscriptionStatus as SubscriptionStatus
+from newsletter.subscribers.statuses import SuppressionReason as SuppressionReason
+from newsletter.subscribers.statuses import check_subscriber_transition
 
 
 class MailingList(Base):
@@ -123,11 +58,31 @@ class Subscriber(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     def transition(self, new: SubscriberStatus) -> None:
-        if new not in SUBSCRIBER_TRANSITIONS[self.status]:
-            raise InvalidTransition(
-                f"subscriber {self.id} is {self.status}; it cannot become {new}"
-            )
+        """Only ``audit.change_status`` calls this: every change has its audit row."""
+        check_subscriber_transition(self.id, self.status, new)
         self.status = new
+
+
+class SubscriberStatusChange(Base):
+    """Audit trail: who or what changed a subscriber's status, from what, and why.
+
+    Written by ``audit`` for every change, whichever stage makes it (consent, the importer,
+    the bounce stage); deleted with the subscriber (erasure).
+    """
+
+    __tablename__ = "subscriber_status_changes"
+
+    id: Mapped[intpk]
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    old: Mapped[SubscriberStatus]
+    new: Mapped[SubscriberStatus]
+    reason: Mapped[str] = mapped_column(Text)
+    source: Mapped[StatusChangeSource]
+    # The person for an administrative change, e.g. the CLI user; None for the policy.
+    by: Mapped[str | None] = mapped_column(String(200))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class Subscription(Base):
@@ -151,7 +106,7 @@ class Subscription(Base):
     consented_at: Mapped[dt.datetime | None]
     consent_ip: Mapped[str | None] = mapped_column(String(45))
     # No foreign key: an import run is never deleted, and the check would cost every row of
-    # an import its own lookup (see docs/import-notes.md).
+    # an import its own lookup (docs/subscribers.md, "The consent proof (LAW-04)").
     import_id: Mapped[int | None]
     # Written with the row like the consent above: `consent` for our forms, what the import
     # stated (--legal-basis) for an import; None only for rows older than this column.
@@ -239,35 +194,6 @@ class Segment(Base):
     list_id: Mapped[int] = mapped_column(ForeignKey("mailing_lists.id", ondelete="CASCADE"))
     expression: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
-class ImportJobStatus(enum.StrEnum):
-    QUEUED = "queued"  # the file's bytes are stored; waiting for a worker
-    RUNNING = "running"
-    DONE = "done"  # the counts and the row errors are on the job
-    FAILED = "failed"  # the whole file was refused (or a fault stopped it): ``error`` says why
-
-
-# RUNNING → RUNNING: the broker delivers the job again after a worker died in it; the import
-# is idempotent, so it runs once more from the start (the rows already written are unchanged).
-IMPORT_JOB_TRANSITIONS: dict[ImportJobStatus, frozenset[ImportJobStatus]] = {
-    ImportJobStatus.QUEUED: frozenset({ImportJobStatus.RUNNING, ImportJobStatus.FAILED}),
-    ImportJobStatus.RUNNING: frozenset(
-        {ImportJobStatus.RUNNING, ImportJobStatus.DONE, ImportJobStatus.FAILED}
-    ),
-    ImportJobStatus.DONE: frozenset(),
-    ImportJobStatus.FAILED: frozenset(),
-}
-
-
-class ImportFailure(enum.StrEnum):
-    """Why a job failed, for the exit code of whoever reports it."""
-
-    INPUT = "input"  # the file or an option (a UserError): the operator fixes the file
-    FAULT = "fault"  # the database, a bug: the worker's log has the details
-    # Ctrl-C where it ran without a broker (no broker hands it to anyone again). A worker's
-    # job is never marked so: the broker gives it to another worker, which finishes it.
-    INTERRUPTED = "interrupted"
 
 
 class ImportJob(Base):

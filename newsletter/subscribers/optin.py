@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 
-from newsletter.subscribers.models import SubscriberStatus, SubscriptionStatus
+from newsletter.subscribers.statuses import SubscriberStatus, SubscriptionStatus
 
 # Statuses that a form must leave alone: only an operator lifts them (``reinstate``, imports
 # with --reactivate-suppressed).

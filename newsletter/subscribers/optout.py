@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from newsletter.errors import NotFound
+from newsletter.db import get_or_raise
 from newsletter.subscribers.consent import Evidence, record_event, unsubscribe
 from newsletter.subscribers.models import (
     SUBSCRIPTION_TRANSITIONS,
@@ -110,9 +110,9 @@ def unsubscribe_target(session: Session, secret: str, token: str) -> Unsubscribe
     list stands for every list, the safe side.
     """
     claim = read_unsubscribe_token(secret, token)
-    subscriber = session.get(Subscriber, claim.subscriber_id)
-    if subscriber is None:
-        raise NotFound("this unsubscribe link belongs to nobody we know")
+    subscriber = get_or_raise(
+        session, Subscriber, claim.subscriber_id, "this unsubscribe link belongs to nobody we know"
+    )
     mailing_list = session.get(MailingList, claim.list_id) if claim.list_id is not None else None
     still = sa.select(Subscription.list_id).where(
         Subscription.subscriber_id == subscriber.id,

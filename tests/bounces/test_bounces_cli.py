@@ -11,7 +11,7 @@ from sqlalchemy import select
 from newsletter.config import Settings
 from newsletter.db import Base, session_scope
 from newsletter.subscribers.models import Subscriber, SubscriberStatus
-from tests.bounces.test_service import World, dsn
+from tests.bounces.test_processing import World, dsn
 from tests.conftest import Run
 
 EVENT_KEYS = {

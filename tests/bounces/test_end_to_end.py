@@ -14,19 +14,19 @@ import smtplib
 from sqlalchemy import select
 
 from newsletter import jobs
-from newsletter.bounces.event import BounceKind
-from newsletter.bounces.models import BounceEventRecord, BounceSource
+from newsletter.bounces.event import BounceKind, BounceSource
+from newsletter.bounces.models import BounceEventRecord
 from newsletter.bounces.processing import BounceRejections
 from newsletter.bounces.report import campaign_bounce_summary
 from newsletter.bounces.sources.receiver import BackgroundProcessor, running_receiver
 from newsletter.config import Settings, parse_smtp_url
-from newsletter.db import session_scope
+from newsletter.db import session_factory, session_scope
 from newsletter.delivery import service as delivery_service
 from newsletter.delivery.models import Delivery, DeliveryStatus
 from newsletter.delivery.sender import send_batch
 from newsletter.delivery.transports.smtp import SmtpTransport
 from newsletter.subscribers.models import Subscriber, SubscriberStatus
-from tests.bounces.test_service import dsn
+from tests.bounces.test_processing import dsn
 from tests.delivery import seed
 from tests.delivery.relay import RelayHandler, free_port, running_relay
 
@@ -93,11 +93,13 @@ def test_bounced_subscribers_are_suppressed_and_skipped_by_the_next_campaign(
         assert set(verp) == set(HARD + SOFT + FINE)
 
         # Their MTAs bounce later, to the VERP envelope sender, through our receiver.
-        processor = BackgroundProcessor(settings)
+        processor = BackgroundProcessor(settings, session_factory(settings).begin)
         processor.start(sweep=False)
         port = free_port()
         with (
-            running_receiver(settings, processor, port=port),
+            running_receiver(
+                settings, processor, sessions=session_factory(settings).begin, port=port
+            ),
             smtplib.SMTP("127.0.0.1", port) as smtp,
         ):
             for email in HARD:

@@ -21,7 +21,7 @@ from newsletter.bounces.event import Evidence
 from newsletter.bounces.models import BounceEventRecord
 from newsletter.bounces.sources.receiver import BackgroundProcessor, running_receiver
 from newsletter.config import Settings, parse_smtp_url
-from newsletter.db import session_scope
+from newsletter.db import session_factory, session_scope
 from newsletter.delivery.message import delivery_of_message_id, message_id
 from newsletter.subscribers.models import Subscriber, SubscriberStatus, Subscription
 from newsletter.subscribers.models import SubscriptionStatus as Sub
@@ -90,11 +90,13 @@ class Sent:
 
     def report(self, raw: bytes, rcpt: str) -> None:
         """Submit one report to our bounce receiver over SMTP and wait until it is applied."""
-        processor = BackgroundProcessor(self.settings)
+        processor = BackgroundProcessor(self.settings, session_factory(self.settings).begin)
         processor.start(sweep=False)
         port = free_port()
         with (
-            running_receiver(self.settings, processor, port=port),
+            running_receiver(
+                self.settings, processor, sessions=session_factory(self.settings).begin, port=port
+            ),
             smtplib.SMTP("127.0.0.1", port) as smtp,
         ):
             smtp.sendmail("", [rcpt], raw)

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from newsletter.bounces import intake, processing
-from newsletter.bounces.models import BounceEventRecord, BounceMessage, BounceSource
+from newsletter.bounces.event import BounceSource
+from newsletter.bounces.models import BounceEventRecord, BounceMessage
 from newsletter.bounces.parse import MAX_MESSAGE_BYTES
 from newsletter.bounces.sources.mailbox import (
     PROCESSED_FOLDER,
@@ -20,10 +21,10 @@ from newsletter.bounces.sources.mailbox import (
 )
 from newsletter.cli import main
 from newsletter.config import Settings
-from newsletter.db import session_scope
+from newsletter.db import session_scope, utcnow
 from newsletter.errors import ConfigError, InvalidInput
 from tests.bounces.dovecot import Dovecot, running_dovecot
-from tests.bounces.test_service import dsn
+from tests.bounces.test_processing import dsn
 from tests.conftest import make_env
 
 
@@ -55,13 +56,15 @@ def delivered(n: int) -> bytes:
 def poll_and_process(settings: Settings, url: str) -> PollResult:
     source = BounceSource.IMAP if url.startswith("imap") else BounceSource.POP3
 
-    def store(raw: bytes) -> int:
+    def store(raw: bytes) -> int:  # as `bounces poll` does: committed before it is acknowledged
         rcpt = intake.envelope_rcpt_from_headers(raw)
-        return intake.store_committed(settings, raw, source=source, envelope_rcpt=rcpt)
+        with session_scope(settings) as session:
+            return intake.record_raw(session, raw, source=source, envelope_rcpt=rcpt).id
 
     result = poll(parse_mailbox_url(url), store)
     for bounce_message_id in result.stored_ids:
-        processing.process_stored(settings, bounce_message_id)
+        with session_scope(settings) as session:
+            processing.process_message(session, settings, bounce_message_id, utcnow())
     return result
 
 

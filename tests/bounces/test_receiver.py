@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from newsletter.bounces.event import BounceKind, Evidence
-from newsletter.bounces.models import BounceEventRecord, BounceMessage, BounceSource
+from newsletter.bounces.event import BounceKind, BounceSource, Evidence
+from newsletter.bounces.models import BounceEventRecord, BounceMessage
 from newsletter.bounces.sources.receiver import (
     MAX_MESSAGE_BYTES,
     BackgroundProcessor,
@@ -21,7 +21,7 @@ from newsletter.bounces.sources.receiver import (
     running_receiver,
 )
 from newsletter.config import Settings, parse_smtp_url
-from newsletter.db import session_scope
+from newsletter.db import session_factory, session_scope
 from newsletter.subscribers.models import (
     MailingList,
     Subscriber,
@@ -30,7 +30,7 @@ from newsletter.subscribers.models import (
     SubscriptionStatus,
 )
 from newsletter.subscribers.tokens import unsubscribe_mailto, unsubscribe_token
-from tests.bounces.test_service import World, dsn
+from tests.bounces.test_processing import World, dsn
 from tests.delivery.relay import free_port, running_relay
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -55,10 +55,12 @@ class Running:
 
 @pytest.fixture
 def running(committed_settings: Settings) -> Iterator[Running]:
-    processor = BackgroundProcessor(committed_settings)
+    processor = BackgroundProcessor(committed_settings, session_factory(committed_settings).begin)
     processor.start(sweep=False)
     port = free_port()
-    with running_receiver(committed_settings, processor, port=port) as receiver:
+    with running_receiver(
+        committed_settings, processor, sessions=session_factory(committed_settings).begin, port=port
+    ) as receiver:
         running = Running(committed_settings, port, processor, receiver)
         yield running
         if processor.thread.is_alive():
@@ -171,11 +173,13 @@ def test_a_burst_from_many_connections_is_stored_and_processed_once_each(
 def test_the_receiver_never_sends_mail(committed_settings: Settings) -> None:
     with running_relay() as relay:
         settings = dataclasses.replace(committed_settings, smtp=parse_smtp_url(relay.env_url))
-        processor = BackgroundProcessor(settings)
+        processor = BackgroundProcessor(settings, session_factory(settings).begin)
         processor.start(sweep=False)
         port = free_port()
         with (
-            running_receiver(settings, processor, port=port),
+            running_receiver(
+                settings, processor, sessions=session_factory(settings).begin, port=port
+            ),
             smtplib.SMTP("127.0.0.1", port) as smtp,
         ):
             for path in sorted(CORPUS.glob("*/*.eml")):

@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from newsletter.bounces import intake
-from newsletter.bounces.models import BounceEventRecord, BounceMessage, BounceSource
+from newsletter.bounces.event import BounceSource
+from newsletter.bounces.models import BounceEventRecord, BounceMessage
 from newsletter.bounces.parse import MAX_MESSAGE_BYTES
 from newsletter.bounces.sources.receiver import MAX_MESSAGE_BYTES as RECEIVER_MAX_BYTES
 from newsletter.config import Settings

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from newsletter.config import Settings
 from newsletter.db import session_scope
 from newsletter.errors import StorageError
-from newsletter.subscribers import importer
+from newsletter.subscribers.importer import pipeline
 from newsletter.subscribers.importjob import ImportJobReport
 from newsletter.subscribers.models import ImportJob, ImportJobStatus
 from tests.conftest import assert_one_line_error
@@ -117,7 +117,7 @@ def test_a_failed_import_keeps_its_reason_for_import_status(  # type: ignore[no-
     def full_disk(*args: object, **kwargs: object) -> None:
         raise StorageError("disk full")
 
-    monkeypatch.setattr(importer, "import_batch", full_disk)
+    monkeypatch.setattr(pipeline, "import_batch", full_disk)
 
     failed = run_cli("subscribers", "import", str(people), "--list", "weekly")
     with session_scope(committed_settings) as session:

@@ -13,15 +13,23 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from newsletter.config import Settings
-from newsletter.db import session_scope
+from newsletter.db import session_factory, session_scope
 from newsletter.subscribers.csvfile import read_csv
-from newsletter.subscribers.importer import BatchCounts, ImportMode, import_batch
-from newsletter.subscribers.models import ConsentSource, MailingList
+from newsletter.subscribers.import_runs import ImportSessions
+from newsletter.subscribers.importer import BatchCounts, ImportOptions, import_batch
+from newsletter.subscribers.models import MailingList
 from newsletter.subscribers.service import create_list
 from tests.conftest import TEST_SECRET
 
 NOW = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
 ImportText = Callable[..., BatchCounts]
+
+
+def import_sessions(settings: Settings) -> ImportSessions:
+    """What the CLI and the worker give an import run: their transactions on the database."""
+    return ImportSessions(
+        write=session_factory(settings).begin, read=session_factory(settings, readonly=True).begin
+    )
 
 
 @pytest.fixture
@@ -50,9 +58,7 @@ def import_text(session: Session, weekly: MailingList) -> ImportText:
             session,
             (mailing_list or weekly).id,
             list(read_csv(io.BytesIO(data))),
-            mode=ImportMode.UPSERT if upsert else ImportMode.ADD,
-            reactivate_suppressed=reactivate,
-            source=ConsentSource.IMPORT,
+            ImportOptions(upsert=upsert, reactivate_suppressed=reactivate),
             pepper=TEST_SECRET,
             now=NOW,
         )

@@ -23,9 +23,11 @@ from newsletter.subscribers.models import (
     MailingList,
     Subscriber,
     SubscriberStatus,
+    SubscriberStatusChange,
     SubscriptionStatus,
 )
 from newsletter.subscribers.service import create_list, mailable_subscribers, subscriber_lists
+from newsletter.subscribers.statuses import CONSENT_CHANGE_SOURCE, StatusChangeSource
 from newsletter.subscribers.tokens import confirm_token, unsubscribe_token
 from tests.conftest import TEST_SECRET
 from tests.subscribers.conftest import NOW
@@ -278,3 +280,35 @@ def test_confirming_a_new_sign_up_makes_someone_who_left_everything_active_again
     assert subscriber.status is SubscriberStatus.ACTIVE
     assert list(session.scalars(mailable_subscribers([confirmed_only.id]))) == [subscriber.id]
     assert list(session.scalars(mailable_subscribers([weekly.id]))) == []  # still left
+
+
+def test_leaving_every_list_and_coming_back_are_in_the_status_audit(
+    session: Session, weekly: MailingList, confirmed_only: MailingList
+) -> None:
+    first = subscribe(
+        session, TEST_SECRET, weekly.id, "ann@example.com", source=ConsentSource.FORM, now=NOW
+    )
+    unsubscribe(session, first.subscriber_id, source=ConsentSource.EMAIL, now=NOW)
+    again = subscribe(
+        session,
+        TEST_SECRET,
+        confirmed_only.id,
+        "ann@example.com",
+        source=ConsentSource.FORM,
+        now=NOW,
+    )
+    token = confirm_token(TEST_SECRET, again.subscriber_id, confirmed_only.id, NOW)
+    later = NOW + dt.timedelta(minutes=5)
+    confirm(session, TEST_SECRET, token, now=later)
+
+    changes = session.scalars(
+        sa.select(SubscriberStatusChange).order_by(SubscriberStatusChange.id)
+    ).all()
+    assert [(c.old, c.new, c.source, c.at) for c in changes] == [
+        (SubscriberStatus.ACTIVE, SubscriberStatus.UNSUBSCRIBED, StatusChangeSource.EMAIL, NOW),
+        (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.ACTIVE, StatusChangeSource.FORM, later),
+    ]
+
+
+def test_every_consent_source_names_its_status_change_source() -> None:
+    assert set(CONSENT_CHANGE_SOURCE) == set(ConsentSource)

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -17,15 +18,9 @@ import sqlalchemy as sa
 from newsletter.config import Settings
 from newsletter.db import session_factory, session_scope, utcnow
 from newsletter.errors import ImportFailed, InvalidInput, InvalidTransition
-from newsletter.subscribers import importer
-from newsletter.subscribers.importer import run_import
-from newsletter.subscribers.importjob import (
-    ImportOptions,
-    create_job,
-    job_report,
-    start_job,
-)
-from newsletter.subscribers.jobs import import_file, run_import_job
+from newsletter.subscribers import import_runs
+from newsletter.subscribers.importer import BatchCounts, ImportOptions, pipeline, run_import
+from newsletter.subscribers.importjob import ImportJobReport, create_job, job_report, start_job
 from newsletter.subscribers.models import (
     ImportChunk,
     ImportFailure,
@@ -39,7 +34,7 @@ from newsletter.subscribers.service import create_list
 from newsletter.subscribers.sources.file import FileSource
 from newsletter.subscribers.sources.upload import UploadSource, store_upload
 from tests.conftest import REPO, make_env
-from tests.subscribers.conftest import wait_until_the_killed_writers_are_gone
+from tests.subscribers.conftest import import_sessions, wait_until_the_killed_writers_are_gone
 
 WriteCsv = Callable[..., Path]
 
@@ -57,6 +52,20 @@ def queue(settings: Settings, path: Path, options: ImportOptions | None = None) 
             upload=True,
             now=utcnow(),
         )
+
+
+def run_import_job(settings: Settings, job_id: int, **options: Any) -> ImportJobReport:
+    """The job run as a worker runs it, on this test's database."""
+    return import_runs.run_import_job(
+        import_sessions(settings), job_id, pepper=settings.secret_key, **options
+    )
+
+
+def import_file(settings: Settings, path: Path, list_name: str) -> ImportJobReport:
+    """What ``subscribers import`` does without a broker."""
+    return import_runs.import_file(
+        import_sessions(settings), path, list_name, pepper=settings.secret_key
+    )
 
 
 def chunks(settings: Settings) -> int:
@@ -235,10 +244,10 @@ def test_a_fault_fails_the_job_and_is_raised_for_the_workers_log(
 ) -> None:
     job_id = queue(committed_settings, write_csv("email\nann@example.com\n"))
 
-    def broken(*args: object, **kwargs: object) -> importer.BatchCounts:
+    def broken(*args: object, **kwargs: object) -> BatchCounts:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(importer, "import_batch", broken)
+    monkeypatch.setattr(pipeline, "import_batch", broken)
 
     with pytest.raises(RuntimeError, match="disk on fire"):
         run_import_job(committed_settings, job_id)
@@ -257,10 +266,10 @@ def test_an_import_interrupted_where_it_runs_says_so(
     with session_scope(committed_settings) as session:
         create_list(session, "weekly")
 
-    def interrupted(*args: object, **kwargs: object) -> importer.BatchCounts:
+    def interrupted(*args: object, **kwargs: object) -> BatchCounts:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(importer, "import_batch", interrupted)
+    monkeypatch.setattr(pipeline, "import_batch", interrupted)
 
     with pytest.raises(KeyboardInterrupt):
         import_file(committed_settings, path, "weekly")
@@ -276,7 +285,7 @@ def test_two_writers_read_one_upload(
     committed_settings: Settings, write_csv: WriteCsv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # On PostgreSQL a big file is split between two writers; here every file is.
-    monkeypatch.setattr(importer, "_PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
     path = write_csv("email\n" + "".join(f"user{n}@example.com\n" for n in range(3_000)))
 
     report = run_import_job(committed_settings, queue(committed_settings, path))
@@ -287,8 +296,13 @@ def test_two_writers_read_one_upload(
 CHILD = """
 import sys
 from newsletter.config import load_settings
-from newsletter.subscribers.jobs import import_file, run_import_job
-run_import_job(load_settings(), int(sys.argv[1]))
+from newsletter.db import session_factory
+from newsletter.subscribers.import_runs import ImportSessions, run_import_job
+settings = load_settings()
+sessions = ImportSessions(
+    session_factory(settings).begin, session_factory(settings, readonly=True).begin
+)
+run_import_job(sessions, int(sys.argv[1]), pepper=settings.secret_key)
 """
 
 

@@ -9,7 +9,13 @@ from sqlalchemy.orm import Session
 
 from newsletter.subscribers.address import erasure_hash, erasure_hasher
 from newsletter.subscribers.csvfile import read_csv
-from newsletter.subscribers.importer import ERASED_ERROR, ImportMode, import_batch, prepare_batch
+from newsletter.subscribers.importer import (
+    ERASED_ERROR,
+    ImportMode,
+    ImportOptions,
+    import_batch,
+    prepare_batch,
+)
 from newsletter.subscribers.models import (
     ConsentEvent,
     ConsentSource,
@@ -17,10 +23,12 @@ from newsletter.subscribers.models import (
     Subscriber,
     SubscriberImport,
     SubscriberStatus,
+    SubscriberStatusChange,
     Subscription,
     SubscriptionStatus,
 )
 from newsletter.subscribers.service import erase_subscriber, mailable_subscribers, subscriber_lists
+from newsletter.subscribers.statuses import StatusChangeSource
 from tests.conftest import TEST_SECRET
 from tests.subscribers.conftest import NOW, ImportText
 
@@ -198,6 +206,36 @@ def test_reactivating_records_a_new_consent_event(
     assert consent_proofs(session) == proofs  # the original consent is never rewritten
 
 
+def test_reactivating_writes_the_status_audit_row(
+    session: Session, import_text: ImportText
+) -> None:
+    import_text("email\nback@example.com\n")
+    session.execute(sa.update(Subscriber).values(status=SubscriberStatus.BOUNCED))
+
+    import_text("email\nback@example.com\n", reactivate=True)
+
+    (change,) = session.scalars(sa.select(SubscriberStatusChange)).all()
+    assert (change.subscriber_id, change.old, change.new, change.source, change.at) == (
+        subscriber(session, "back@example.com").id,
+        SubscriberStatus.BOUNCED,
+        SubscriberStatus.ACTIVE,
+        StatusChangeSource.IMPORT,
+        NOW,
+    )
+    assert "--reactivate-suppressed" in change.reason
+
+
+def test_an_import_without_reactivation_writes_no_status_audit_row(
+    session: Session, import_text: ImportText
+) -> None:
+    import_text("email\nback@example.com\n")
+    session.execute(sa.update(Subscriber).values(status=SubscriberStatus.BOUNCED))
+
+    import_text("email\nback@example.com\nnew@example.com\n")
+
+    assert session.scalars(sa.select(SubscriberStatusChange)).all() == []
+
+
 def test_re_subscribing_records_a_new_consent_event(
     session: Session, import_text: ImportText, weekly: MailingList
 ) -> None:
@@ -287,9 +325,7 @@ def test_ready_made_copy_rows_store_names_and_attributes_exactly(
         session,
         weekly.id,
         batch,
-        mode=ImportMode.ADD,
-        reactivate_suppressed=False,
-        source=ConsentSource.IMPORT,
+        ImportOptions(),
         pepper=TEST_SECRET,
         now=NOW,
     )

@@ -17,8 +17,15 @@ import sqlalchemy as sa
 from newsletter.config import Settings
 from newsletter.db import Base, session_factory, session_scope
 from newsletter.errors import InvalidInput
-from newsletter.subscribers import importer
-from newsletter.subscribers.importer import ImportResult, run_import
+from newsletter.subscribers.importer import (
+    BatchCounts,
+    ImportOptions,
+    ImportResult,
+    PreparedBatch,
+    pipeline,
+    readahead,
+    run_import,
+)
 from newsletter.subscribers.models import (
     ConsentEvent,
     ConsentSource,
@@ -88,7 +95,7 @@ def test_each_batch_is_committed_and_reported_as_progress(
 def test_errors_beyond_the_cap_are_counted_but_not_kept(
     committed_settings: Settings, write_csv: WriteCsv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importer, "MAX_ERRORS_KEPT", 3)
+    monkeypatch.setattr(pipeline, "MAX_ERRORS_KEPT", 3)
     target = list_id(committed_settings)
     path = write_csv("email\n" + "not-an-address\n" * 10 + "ok@example.com\n")
 
@@ -138,16 +145,16 @@ def test_a_reader_error_stops_the_import_after_the_batches_before_it(
 ) -> None:
     target = list_id(committed_settings)
     path = write_csv("email\n" + "".join(f"user{n}@example.com\n" for n in range(25)))
-    real = importer.prepare_batch
+    real = readahead.prepare_batch
     calls: list[int] = []
 
-    def failing(rows: list[object], **options: object) -> importer.PreparedBatch:
+    def failing(rows: list[object], **options: object) -> PreparedBatch:
         calls.append(1)
         if len(calls) == 2:
             raise RuntimeError("disk on fire")
         return real(rows, **options)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(importer, "prepare_batch", failing)
+    monkeypatch.setattr(readahead, "prepare_batch", failing)
 
     with pytest.raises(RuntimeError, match="disk on fire"):
         run(committed_settings, path, target, batch_rows=10)
@@ -204,17 +211,17 @@ def test_an_import_killed_half_way_and_run_again_holds_each_row_once(
 
 
 def test_the_purge_job_reports_what_it_purged(committed_settings: Settings) -> None:
-    from newsletter.subscribers.jobs import purge_stale_unconfirmed
+    from newsletter.jobs import purge_unconfirmed
 
-    assert purge_stale_unconfirmed(committed_settings) == {"purged": 0}
+    assert purge_unconfirmed(committed_settings) == {"purged": 0}
 
 
 def test_two_writers_keep_the_file_order_of_each_address_and_of_the_errors(
     committed_settings: Settings, write_csv: WriteCsv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # On PostgreSQL a big file is split between two writers by address; here every file is.
-    monkeypatch.setattr(importer, "_PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(importer, "MAX_ERRORS_KEPT", 5)
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(pipeline, "MAX_ERRORS_KEPT", 5)
     target = list_id(committed_settings)
     lines = ["email,name"]
     for n in range(200):
@@ -222,7 +229,14 @@ def test_two_writers_keep_the_file_order_of_each_address_and_of_the_errors(
     lines += [f"USER{n}@example.com,Last {n}" for n in range(50)]
     path = write_csv("\n".join(lines) + "\n")
 
-    result = run(committed_settings, path, target, batch_rows=7, mode=importer.ImportMode.UPSERT)
+    result = run(
+        committed_settings,
+        path,
+        target,
+        options=ImportOptions(upsert=True),
+        batch_rows=7,
+        writers=2,
+    )
 
     assert (result.created, result.updated, result.unchanged) == (50, 100, 0)
     assert result.error_count == 100
@@ -236,19 +250,19 @@ def test_two_writers_keep_the_file_order_of_each_address_and_of_the_errors(
 def test_a_failing_writer_stops_the_import_and_its_error_is_raised(
     committed_settings: Settings, write_csv: WriteCsv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importer, "_PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
     target = list_id(committed_settings)
     path = write_csv("email\n" + "".join(f"user{n}@example.com\n" for n in range(400)))
-    real = importer.import_batch
+    real = pipeline.import_batch
     calls: list[int] = []
 
-    def failing(*args: object, **options: object) -> importer.BatchCounts:
+    def failing(*args: object, **options: object) -> BatchCounts:
         calls.append(1)
         if len(calls) == 3:
             raise RuntimeError("database gone")
         return real(*args, **options)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(importer, "import_batch", failing)
+    monkeypatch.setattr(pipeline, "import_batch", failing)
 
     with pytest.raises(RuntimeError, match="database gone"):
         run(committed_settings, path, target, batch_rows=5)

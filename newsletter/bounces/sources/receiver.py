@@ -10,6 +10,10 @@ It accepts null-sender mail (every bounce has ``MAIL FROM:<>``), never sends any
 (BNC-06), refuses messages over ``MAX_MESSAGE_BYTES`` with 552, and never dies on input: a
 message the parser cannot read is stored anyway and becomes an UNPARSEABLE event (quarantine).
 If the database is down it answers 451, so the sending MTA keeps the bounce and retries.
+
+The receiver commits as it goes (a message before its 250, a processed message before the
+next), so it takes a session factory from its caller (``newsletter bounces serve``) rather
+than opening sessions of its own.
 """
 
 from __future__ import annotations
@@ -28,9 +32,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
 from newsletter.bounces import intake, processing
-from newsletter.bounces.models import BounceSource
+from newsletter.bounces.event import BounceSource
 from newsletter.config import Settings
-from newsletter.db import session_scope, utcnow
+from newsletter.db import SessionFactory, utcnow
 from newsletter.errors import InvalidInput
 from newsletter.subscribers.consent import unsubscribe_by_token
 from newsletter.subscribers.tokens import read_unsubscribe_token
@@ -53,8 +57,9 @@ Handoff = Callable[[int], None]
 class BounceHandler:
     """aiosmtpd handler: RCPT filter, store-then-250 on DATA, hand-off afterwards."""
 
-    def __init__(self, settings: Settings, handoff: Handoff) -> None:
+    def __init__(self, settings: Settings, sessions: SessionFactory, handoff: Handoff) -> None:
         self.settings = settings
+        self.sessions = sessions
         self.domain = settings.bounce_address.domain.lower()
         self.handoff = handoff
         self.executor = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="bounce-store")
@@ -111,13 +116,13 @@ class BounceHandler:
 
     def unsubscribe(self, tokens: list[str]) -> None:
         """Unsubscribe for each mailed unsubscribe address, committed before the 250."""
-        with session_scope(self.settings) as session:
+        with self.sessions() as session:
             for token in tokens:
                 unsubscribe_by_token(session, self.settings.secret_key, token, now=utcnow())
 
     def store(self, raw: bytes, rcpts: list[str]) -> list[int]:
         """One row per envelope recipient, committed before the SMTP reply."""
-        with session_scope(self.settings) as session:
+        with self.sessions() as session:
             messages = [
                 intake.record_raw(session, raw, source=BounceSource.SMTP, envelope_rcpt=rcpt)
                 for rcpt in rcpts
@@ -146,8 +151,9 @@ class BounceHandler:
 class BackgroundProcessor:
     """Embedded mode's hand-off: one worker thread processing stored ids in arrival order."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, sessions: SessionFactory) -> None:
         self.settings = settings
+        self.sessions = sessions  # one transaction per message
         self.queue: queue.Queue[int | None] = queue.Queue()
         self.failed = 0  # messages whose processing raised; they stay stored for a retry
         self.thread = threading.Thread(target=self._run, name="bounce-process", daemon=True)
@@ -158,7 +164,7 @@ class BackgroundProcessor:
     def start(self, *, sweep: bool = True) -> None:
         if sweep:
             # Messages stored by an earlier run that stopped before processing them.
-            with session_scope(self.settings) as session:
+            with self.sessions() as session:
                 for bounce_message_id in intake.pending_message_ids(session):
                     self.queue.put(bounce_message_id)
         self.thread.start()
@@ -171,7 +177,8 @@ class BackgroundProcessor:
     def _run(self) -> None:
         while (bounce_message_id := self.queue.get()) is not None:
             try:
-                processing.process_stored(self.settings, bounce_message_id)
+                with self.sessions() as session:
+                    processing.process_message(session, self.settings, bounce_message_id, utcnow())
             except Exception:
                 # The message stays stored with processed_at NULL, and processing is
                 # idempotent: a later sweep retries it. One bad message must not stop the rest.
@@ -200,10 +207,16 @@ class Receiver:
 
 @contextmanager
 def running_receiver(
-    settings: Settings, handoff: Handoff, *, host: str = "127.0.0.1", port: int = 2525
+    settings: Settings,
+    handoff: Handoff,
+    *,
+    sessions: SessionFactory,
+    host: str = "127.0.0.1",
+    port: int = 2525,
 ) -> Iterator[Receiver]:
-    """Serve SMTP on ``host:port`` until the block ends."""
-    handler = BounceHandler(settings, handoff)
+    """Serve SMTP on ``host:port`` until the block ends; each message is stored and committed
+    in a transaction of ``sessions`` before its 250."""
+    handler = BounceHandler(settings, sessions, handoff)
     controller = _Controller(
         handler,
         hostname=host,

@@ -12,7 +12,7 @@ from typing import IO, Protocol
 
 
 class ImportSource(Protocol):
-    """A CSV file to import; declared here, used by ``importer.run_import``."""
+    """A CSV file to import; declared here, used by ``importer.pipeline.run_import``."""
 
     @property
     def name(self) -> str:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from newsletter.db import SessionFactory
 from newsletter.errors import NotFound
 from newsletter.subscribers.models import ImportChunk
 from newsletter.subscribers.sources.file import FileSource
@@ -57,9 +56,9 @@ def delete_upload(session: Session, job_id: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class UploadSource:
-    """The stored file of job ``job_id``; ``session_factory()`` yields a session per chunk."""
+    """The stored file of job ``job_id``; ``sessions()`` yields a session per chunk."""
 
-    session_factory: Callable[[], AbstractContextManager[Session]]
+    sessions: SessionFactory
     job_id: int
     name: str
     size: int
@@ -69,7 +68,7 @@ class UploadSource:
         return self.digest  # computed while it was stored: no second pass over the chunks
 
     def open(self) -> IO[bytes]:
-        return io.BufferedReader(_ChunkReader(self.session_factory, self.job_id, self.size))
+        return io.BufferedReader(_ChunkReader(self.sessions, self.job_id, self.size))
 
 
 class _ChunkReader(io.RawIOBase):
@@ -77,12 +76,12 @@ class _ChunkReader(io.RawIOBase):
 
     def __init__(
         self,
-        session_factory: Callable[[], AbstractContextManager[Session]],
+        sessions: SessionFactory,
         job_id: int,
         size: int,
     ) -> None:
         super().__init__()
-        self._session_factory = session_factory
+        self._sessions = sessions
         self._job_id = job_id
         self._size = size
         self._next_seq = 0
@@ -107,7 +106,7 @@ class _ChunkReader(io.RawIOBase):
         return count
 
     def _fetch(self) -> bytes:
-        with self._session_factory() as session:
+        with self._sessions() as session:
             data = session.scalar(
                 sa.select(ImportChunk.data).where(
                     ImportChunk.job_id == self._job_id, ImportChunk.seq == self._next_seq

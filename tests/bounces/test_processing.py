@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import itertools
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from newsletter.bounces import intake, processing, service
-from newsletter.bounces.event import BounceEvent, BounceKind, Evidence
-from newsletter.bounces.models import (
-    BounceEventRecord,
-    BounceMessage,
+from newsletter.bounces import intake, processing
+from newsletter.bounces.event import (
+    STATUS_CHANGE_SOURCE,
+    BounceEvent,
+    BounceKind,
     BounceSource,
-    SubscriberStatusChange,
+    Evidence,
 )
+from newsletter.bounces.models import BounceEventRecord, BounceMessage
 from newsletter.bounces.policy import MIN_SENT_FOR_PAUSE, BounceAction
 from newsletter.bounces.report import campaign_bounce_summary
 from newsletter.config import Settings
@@ -25,14 +27,16 @@ from newsletter.delivery.message import message_id
 from newsletter.delivery.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from newsletter.delivery.verdict import SmtpReply
 from newsletter.delivery.verp import verp_address
-from newsletter.errors import InvalidTransition, NotFound
 from newsletter.issues.models import Issue
+from newsletter.subscribers.csvfile import read_csv
+from newsletter.subscribers.importer import ImportOptions, import_batch
 from newsletter.subscribers.models import (
     ConsentAction,
     ConsentEvent,
     MailingList,
     Subscriber,
     SubscriberStatus,
+    SubscriberStatusChange,
     Subscription,
     SubscriptionStatus,
 )
@@ -300,7 +304,7 @@ def test_unparseable_message_is_kept_for_inspection(world: World, session: Sessi
     assert message.processed_at is not None
 
 
-def soft_bounce_in(world: World, reader: Subscriber, day: int) -> service.ProcessedEvent:
+def soft_bounce_in(world: World, reader: Subscriber, day: int) -> processing.ProcessedEvent:
     when = NOW + dt.timedelta(days=day)
     delivery = world.delivery(world.campaign(), reader, sent_at=when - dt.timedelta(hours=1))
     [result] = world.process(
@@ -332,6 +336,35 @@ def test_a_delivery_without_bounce_between_soft_bounces_resets_the_count(
     assert soft_bounce_in(world, reader, 16).action is BounceAction.SUBSCRIBER_BOUNCED
 
 
+def test_a_subscriber_reactivated_by_an_import_starts_their_soft_bounce_count_afresh(
+    world: World, session: Session
+) -> None:
+    reader = world.subscriber("again@example.org")
+    for day in (0, 4, 8):
+        soft_bounce_in(world, reader, day)
+    session.refresh(reader)
+    assert reader.status is SubscriberStatus.BOUNCED
+
+    counts = import_batch(
+        session,
+        world.lists[0].id,
+        list(read_csv(io.BytesIO(b"email\nagain@example.org\n"))),
+        ImportOptions(reactivate_suppressed=True),
+        pepper=world.settings.secret_key,
+        now=NOW + dt.timedelta(days=9),
+    )
+    assert counts.updated == 1
+    session.refresh(reader)
+    assert reader.status is SubscriberStatus.ACTIVE
+
+    # As after a reinstatement: the soft bounces from before the reactivation no longer count.
+    again = soft_bounce_in(world, reader, 10)
+    assert again.action is BounceAction.COUNTED
+    assert ": 1 of 3 sends" in again.reason
+    session.refresh(reader)
+    assert reader.status is SubscriberStatus.ACTIVE
+
+
 def test_auto_reply_counts_nothing(world: World, session: Session) -> None:
     reader = world.subscriber("away@example.org")
     delivery = world.delivery(world.campaign(), reader)
@@ -357,27 +390,8 @@ def test_policy_rejection_keeps_the_subscriber(world: World, session: Session) -
     assert reader.status is SubscriberStatus.ACTIVE
 
 
-def test_reinstate_makes_the_subscriber_active_and_writes_the_audit(
-    world: World, session: Session
-) -> None:
-    reader = world.subscriber("back@example.org")
-    world.process(dsn(reader.email), world.verp(world.delivery(world.campaign(), reader)))
-    change = service.reinstate(session, "Back@Example.org", NOW, by="editor")
-    session.refresh(reader)
-    assert reader.status is SubscriberStatus.ACTIVE
-    assert (change.old, change.new, change.by) == (
-        SubscriberStatus.BOUNCED,
-        SubscriberStatus.ACTIVE,
-        "editor",
-    )
-    assert [c.new for c in audit(session, reader)] == [
-        SubscriberStatus.BOUNCED,
-        SubscriberStatus.ACTIVE,
-    ]
-    with pytest.raises(InvalidTransition):
-        service.reinstate(session, reader.email, NOW, by="editor")
-    with pytest.raises(NotFound):
-        service.reinstate(session, "nobody@example.org", NOW, by="editor")
+def test_every_bounce_source_names_its_status_change_source() -> None:
+    assert set(STATUS_CHANGE_SOURCE) == set(BounceSource)
 
 
 def test_campaign_pauses_when_its_hard_bounce_rate_passes_the_limit(
