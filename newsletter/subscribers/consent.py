@@ -317,17 +317,28 @@ def record_event(
     now: dt.datetime,
     evidence: Evidence,
 ) -> None:
-    """Append one consent event (LAW-04): the only way this stage writes to the log."""
-    session.add(
-        ConsentEvent(
-            subscriber_id=subscriber_id,
-            list_id=list_id,
-            action=action,
-            source=source,
-            ip=evidence.ip,
-            user_agent=(evidence.user_agent or "")[:USER_AGENT_MAX_CHARS] or None,
-            at=now,
-            form_url=evidence.form_url,
-            consent_text_version=evidence.consent_text_version,
-        )
-    )
+    """Append one consent event (LAW-04): the only way this stage writes to the log (the
+    one-click POST inserts ``event_values`` with a statement of its own, ``optout``)."""
+    session.add(ConsentEvent(**event_values(subscriber_id, list_id, action, source, now, evidence)))
+
+
+def event_values(
+    subscriber_id: int,
+    list_id: int | None,
+    action: ConsentAction,
+    source: ConsentSource,
+    now: dt.datetime,
+    evidence: Evidence,
+) -> dict[str, Any]:
+    """The columns of one consent event."""
+    return {
+        "subscriber_id": subscriber_id,
+        "list_id": list_id,
+        "action": action,
+        "source": source,
+        "ip": evidence.ip,
+        "user_agent": (evidence.user_agent or "")[:USER_AGENT_MAX_CHARS] or None,
+        "at": now,
+        "form_url": evidence.form_url,
+        "consent_text_version": evidence.consent_text_version,
+    }

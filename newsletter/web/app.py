@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
@@ -35,6 +36,7 @@ from newsletter.web.security import (
 from newsletter.web.webhooks import mailgun, postmark, sendgrid, ses
 
 log = logging.getLogger(__name__)
+REQUEST_THREADS = 4  # per process; the database pool (db.py) has room for more
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -43,6 +45,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Sync routes run in anyio's thread pool (40 threads by default). Past a few threads a
+        # process only adds contention for the GIL and the database: requests wait in the event
+        # loop instead, where waiting is cheap (docs/benchmarks.md, "Web").
+        to_thread.current_default_thread_limiter().total_tokens = REQUEST_THREADS
         sweeper = (
             asyncio.create_task(_sweep_outbox(settings, services.outbox_sweep_seconds))
             if services.outbox_sweep_seconds and settings.in_process
