@@ -1,7 +1,7 @@
 """import jobs: the uploaded file in chunks, progress and row errors any process can read
 
-Revision ID: 0009_import_uploads
-Revises: 0007_languages
+Revision ID: 0008_import_uploads
+Revises: 0007_web
 Create Date: 2026-12-01 21:00:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import newsletter.db
 
-revision = "0009_import_uploads"
-down_revision = "0006_web"
+revision = "0008_import_uploads"
+down_revision = "0007_web"
 branch_labels = None
 depends_on = None
 

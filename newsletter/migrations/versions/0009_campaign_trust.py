@@ -1,7 +1,7 @@
 """campaigns an operator can trust: one send per issue and audience; what a lane waits for
 
-Revision ID: 0008_campaign_trust
-Revises: 0007_languages
+Revision ID: 0009_campaign_trust
+Revises: 0008_import_uploads
 Create Date: 2026-12-03 09:00:00.000000
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_campaign_trust"
-down_revision = "0009_import_uploads"
+revision = "0009_campaign_trust"
+down_revision = "0008_import_uploads"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """web: consent record (form URL, text version, legal basis), transactional outbox, webhook nonces
 
-Revision ID: 0006_web
-Revises: 0004
+Revision ID: 0007_web
+Revises: 0006_languages
 Create Date: 2026-12-01 19:59:46.117683
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import newsletter.db
 
-revision = '0006_web'
-down_revision = '0007_languages'
+revision = "0007_web"
+down_revision = "0006_languages"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """languages of bulletins and articles; issue number, mode and excerpt length
 
-Revision ID: 0007_languages
-Revises: 0004
+Revision ID: 0006_languages
+Revises: 0005_evidence
 Create Date: 2026-12-01 20:10:00.000000
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_languages"
+revision = "0006_languages"
 down_revision = "0005_evidence"
 branch_labels = None
 depends_on = None
