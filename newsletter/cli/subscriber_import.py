@@ -197,14 +197,20 @@ def _print_outcome(report: ImportJobReport, document: dict[str, Any], as_json: b
 
 
 def _print_counts(d: dict[str, Any]) -> None:
+    # The warnings only when there are some: the usual summary line stays as it always was.
+    warned = f", warnings {d['warning_count']}" if d["warning_count"] else ""
     click.echo(
         f"created {d['created']}, updated {d['updated']}, unchanged {d['unchanged']}, "
-        f"errors {d['error_count']}"
+        f"errors {d['error_count']}{warned}"
     )
     for error in d["errors"]:
         click.echo(f"line {error['line']}: {error['error']}")
     if d["error_count"] > len(d["errors"]):
         click.echo(f"… and {d['error_count'] - len(d['errors'])} more errors")
+    for warning in d["warnings"]:
+        click.echo(f"warning: line {warning['line']}: {warning['warning']}")
+    if d["warning_count"] > len(d["warnings"]):
+        click.echo(f"… and {d['warning_count'] - len(d['warnings'])} more warnings")
 
 
 def _print_status(report: ImportJobReport) -> None:

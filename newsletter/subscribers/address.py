@@ -74,6 +74,26 @@ def _checked_domain(domain: str, check_deliverability: bool) -> str:
     return checked.domain
 
 
+NEEDS_SMTPUTF8 = "has a non-ASCII local part: only a relay that offers SMTPUTF8 can deliver it"
+
+
+def delivery_warning(email: str) -> str | None:
+    """What the operator should know about a valid, normalised address that not every relay
+    can carry, or None.
+
+    A local part that is not ASCII (``üser@example.com``, RFC 6531) goes out only through a
+    relay that offers SMTPUTF8; through any other the delivery stage ends the recipient's row
+    ``failed`` ("address not deliverable through this relay"). An internationalised domain
+    (``v8@пример.рф``) is no such case: it is IDNA-encoded at send, which every relay takes.
+    """
+    if email.isascii():  # nearly every address: one C-speed scan
+        return None
+    local = email.rpartition("@")[0]
+    if local.isascii():
+        return None
+    return f"{email} {NEEDS_SMTPUTF8}"
+
+
 def forget_domains() -> None:
     """Empty the per-domain cache: DNS answers (``check_deliverability``) go stale, so a
     long-running worker starts every deliverability-checked file afresh."""

@@ -11,6 +11,9 @@ constant memory. The file is UTF-8 (a BOM is fine). Columns, matched case-insens
 - ``attributes``: a JSON object (as written by the export), merged with
 - any other column: an attribute named after the column; an empty cell sets nothing.
 
+A valid row whose address only some relays can deliver (a non-ASCII local part: only through
+SMTPUTF8) is a ``Row`` all the same, with its ``warning`` (``address.delivery_warning``).
+
 A bad row (empty or invalid address, control character in the name or an attribute, bytes
 that are not UTF-8, more or fewer cells than the header) is a ``RowError`` with its line and
 the reading goes on. A file whose header lacks ``email``, or that is not UTF-8 at all (UTF-16,
@@ -37,6 +40,7 @@ from newsletter.errors import InvalidInput
 from newsletter.subscribers.address import (
     check_name,
     control_character,
+    delivery_warning,
     forget_domains,
     normalise_email,
 )
@@ -61,12 +65,23 @@ class Row:
     # A suppression carried by the file (an export of unsubscribed or bounced people).
     status: SubscriberStatus = SubscriberStatus.ACTIVE
     unsubscribed: bool = False  # subscription_status "unsubscribed" in the file
+    # Imported all the same: what the operator should know about the address (a relay without
+    # SMTPUTF8 cannot deliver it), reported as a ``RowWarning``.
+    warning: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class RowError:
     line: int
     error: str
+
+
+@dataclass(frozen=True, slots=True)
+class RowWarning:
+    """A row imported all the same, and why the operator should look at it."""
+
+    line: int
+    warning: str
 
 
 def read_csv(stream: IO[bytes], *, check_deliverability: bool = False) -> Iterator[Row | RowError]:
@@ -180,7 +195,9 @@ def _row(
                 attributes[column] = cell
     except InvalidInput as exc:
         return RowError(line, str(exc))
-    return Row(line, email, name, attributes, status, unsubscribed)
+    # The ASCII test inlined, as above: nearly every address is ASCII, and this runs per row.
+    warning = None if email.isascii() else delivery_warning(email)
+    return Row(line, email, name, attributes, status, unsubscribed, warning)
 
 
 def _has_undecodable_bytes(cell: str) -> bool:

@@ -3,8 +3,9 @@
 The CLI records the job (and, for a worker, stores the file's bytes: ``sources.upload``) in
 its own transaction and queues the job's id after the commit. Whoever runs it (a worker, or
 the CLI itself without a broker) moves it ``queued → running → done | failed``, writes the
-rows done after every committed batch, and at the end the counts and the first
-``MAX_ERRORS_KEPT`` row errors, in the transaction that deletes the upload. So
+rows done after every committed batch, and at the end the counts, the first
+``MAX_ERRORS_KEPT`` row errors and the first ``MAX_WARNINGS_KEPT`` row warnings, in the
+transaction that deletes the upload. So
 ``subscribers import`` (waiting) and ``subscribers import-status`` print the same report on
 any host, whether the job ran in this process or on a worker somewhere else.
 """
@@ -20,13 +21,14 @@ from sqlalchemy.orm import Session
 
 from newsletter.db import get_or_raise
 from newsletter.errors import ImportFailed, InvalidInput
-from newsletter.subscribers.csvfile import RowError
+from newsletter.subscribers.csvfile import RowError, RowWarning
 from newsletter.subscribers.importer import ImportOptions, ImportResult, check_file
 from newsletter.subscribers.models import (
     ImportFailure,
     ImportJob,
     ImportJobError,
     ImportJobStatus,
+    ImportNoteKind,
     MailingList,
 )
 from newsletter.subscribers.sources.file import FileSource
@@ -62,6 +64,8 @@ class ImportJobReport:
     unchanged: int
     error_count: int
     errors: tuple[RowError, ...]  # the first MAX_ERRORS_KEPT, in file order
+    warning_count: int
+    warnings: tuple[RowWarning, ...]  # the first MAX_WARNINGS_KEPT, in file order
     failure: ImportFailure | None
     error: str | None  # why the whole file was refused, or the fault that stopped it
     queued_at: dt.datetime
@@ -82,6 +86,8 @@ class ImportJobReport:
             "unchanged": self.unchanged,
             "errors": [{"line": e.line, "error": e.error} for e in self.errors],
             "error_count": self.error_count,
+            "warnings": [{"line": w.line, "warning": w.warning} for w in self.warnings],
+            "warning_count": self.warning_count,
         }
 
     def as_document(self) -> dict[str, Any]:
@@ -186,18 +192,22 @@ def record_progress(session: Session, job_id: int, rows: int, now: dt.datetime) 
 
 
 def finish_job(session: Session, job_id: int, result: ImportResult, now: dt.datetime) -> None:
-    """Store the counts and the row errors, and delete the upload: the job is done."""
+    """Store the counts, the row errors and warnings, and delete the upload: the job is done."""
     job = _job(session, job_id)
     job.transition(ImportJobStatus.DONE, now)
     job.finished_at = now
     job.created, job.updated, job.unchanged = result.created, result.updated, result.unchanged
-    job.error_count = result.error_count
+    job.error_count, job.warning_count = result.error_count, result.warning_count
     job.rows_done = result.created + result.updated + result.unchanged + result.error_count
-    if result.errors:
-        session.execute(
-            sa.insert(ImportJobError),
-            [{"job_id": job_id, "line": e.line, "error": e.error} for e in result.errors],
-        )
+    notes = [
+        {"job_id": job_id, "kind": ImportNoteKind.ERROR, "line": e.line, "error": e.error}
+        for e in result.errors
+    ] + [
+        {"job_id": job_id, "kind": ImportNoteKind.WARNING, "line": w.line, "error": w.warning}
+        for w in result.warnings
+    ]
+    if notes:
+        session.execute(sa.insert(ImportJobError), notes)
     delete_upload(session, job_id)
 
 
@@ -217,14 +227,17 @@ def fail_job(
 def job_report(session: Session, job_id: int) -> ImportJobReport:
     job = _job(session, job_id)
     list_name = session.scalar(sa.select(MailingList.name).where(MailingList.id == job.list_id))
-    errors = tuple(
-        RowError(line, error)
-        for line, error in session.execute(
-            sa.select(ImportJobError.line, ImportJobError.error)
-            .where(ImportJobError.job_id == job_id)
-            .order_by(ImportJobError.line, ImportJobError.id)
-        )
-    )
+    errors: list[RowError] = []
+    warnings: list[RowWarning] = []
+    for kind, line, message in session.execute(
+        sa.select(ImportJobError.kind, ImportJobError.line, ImportJobError.error)
+        .where(ImportJobError.job_id == job_id)
+        .order_by(ImportJobError.line, ImportJobError.id)
+    ):
+        if kind is ImportNoteKind.WARNING:
+            warnings.append(RowWarning(line, message))
+        else:
+            errors.append(RowError(line, message))
     return ImportJobReport(
         job_id=job.id,
         status=job.status,
@@ -236,7 +249,9 @@ def job_report(session: Session, job_id: int) -> ImportJobReport:
         updated=job.updated,
         unchanged=job.unchanged,
         error_count=job.error_count,
-        errors=errors,
+        errors=tuple(errors),
+        warning_count=job.warning_count,
+        warnings=tuple(warnings),
         failure=job.failure,
         error=job.error,
         queued_at=job.queued_at,

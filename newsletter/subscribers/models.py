@@ -26,6 +26,7 @@ from newsletter.subscribers.statuses import ConsentAction as ConsentAction
 from newsletter.subscribers.statuses import ConsentSource as ConsentSource
 from newsletter.subscribers.statuses import ImportFailure as ImportFailure
 from newsletter.subscribers.statuses import ImportJobStatus as ImportJobStatus
+from newsletter.subscribers.statuses import ImportNoteKind as ImportNoteKind
 from newsletter.subscribers.statuses import LegalBasis as LegalBasis
 from newsletter.subscribers.statuses import StatusChangeSource as StatusChangeSource
 from newsletter.subscribers.statuses import SubscriberStatus as SubscriberStatus
@@ -200,8 +201,9 @@ class ImportJob(Base):
     """One ``subscribers import`` as any process sees it: options, progress, outcome.
 
     With a broker the file's bytes wait in ``import_chunks`` until the job is over, so the
-    worker needs no access to the file; the counts and the first ``MAX_ERRORS_KEPT`` row errors
-    stay here (``import_job_errors``) for ``subscribers import-status``.
+    worker needs no access to the file; the counts, the first ``MAX_ERRORS_KEPT`` row errors
+    and the first ``MAX_WARNINGS_KEPT`` row warnings stay here (``import_job_errors``, told
+    apart by their ``kind``) for ``subscribers import-status``.
     """
 
     __tablename__ = "import_jobs"
@@ -222,6 +224,8 @@ class ImportJob(Base):
     updated: Mapped[int] = mapped_column(default=0)
     unchanged: Mapped[int] = mapped_column(default=0)
     error_count: Mapped[int] = mapped_column(default=0)
+    # Rows imported all the same that the operator should look at (revision 0010).
+    warning_count: Mapped[int] = mapped_column(default=0, server_default="0")
     failure: Mapped[ImportFailure | None]
     error: Mapped[str | None] = mapped_column(Text)
     queued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -240,13 +244,18 @@ class ImportJob(Base):
 
 
 class ImportJobError(Base):
-    """A row the job refused, with its line in the file."""
+    """A line the job reports: a row it refused (``kind`` error) or one it imported with a
+    warning; ``error`` holds the message of either."""
 
     __tablename__ = "import_job_errors"
 
     id: Mapped[intpk]
     job_id: Mapped[int] = mapped_column(
         ForeignKey("import_jobs.id", ondelete="CASCADE"), index=True
+    )
+    # Rows stored before revision 0010 were all errors.
+    kind: Mapped[ImportNoteKind] = mapped_column(
+        default=ImportNoteKind.ERROR, server_default=ImportNoteKind.ERROR.value
     )
     line: Mapped[int]
     error: Mapped[str] = mapped_column(Text)

@@ -159,3 +159,10 @@ class ImportFailure(enum.StrEnum):
     # Ctrl-C where it ran without a broker (no broker hands it to anyone again). A worker's
     # job is never marked so: the broker gives it to another worker, which finishes it.
     INTERRUPTED = "interrupted"
+
+
+class ImportNoteKind(enum.StrEnum):
+    """What a line an import job reports is: refused, or imported with something to look at."""
+
+    ERROR = "error"  # the row was not imported (``csvfile.RowError``, or erased, suppressed)
+    WARNING = "warning"  # imported all the same (``csvfile.RowWarning``: needs SMTPUTF8)

@@ -65,6 +65,8 @@ def test_import_prints_the_counts_document(run_cli, people: Path) -> None:  # ty
         "unchanged": 1,
         "error_count": 1,
         "errors": [{"line": 5, "error": "There must be something after the @-sign."}],
+        "warning_count": 0,
+        "warnings": [],
     }
 
 
@@ -78,8 +80,8 @@ def test_an_import_is_a_job_whose_status_any_process_can_read(run_cli, people: P
     document = status.json()
     assert set(document) == {
         "job", "status", "list", "file", "bytes", "rows_done", "created", "updated",
-        "unchanged", "error_count", "errors", "error", "queued_at", "started_at",
-        "finished_at", "updated_at",
+        "unchanged", "error_count", "errors", "warning_count", "warnings", "error",
+        "queued_at", "started_at", "finished_at", "updated_at",
     }  # fmt: skip
     assert {k: document[k] for k in ("job", "status", "list", "file", "bytes", "error")} == {
         "job": job,
@@ -94,6 +96,78 @@ def test_an_import_is_a_job_whose_status_any_process_can_read(run_cli, people: P
     human = run_cli("subscribers", "import-status", str(job)).stdout
     assert f"import job {job} (people.csv into weekly): done" in human
     assert "line 5: There must be something after the @-sign." in human
+
+
+NEEDS_SMTPUTF8 = "has a non-ASCII local part: only a relay that offers SMTPUTF8 can deliver it"
+
+
+@pytest.fixture
+def international(tmp_path: Path) -> Path:
+    """Valid addresses all of them but line 7; only line 3's needs a relay with SMTPUTF8."""
+    path = tmp_path / "international.csv"
+    path.write_text(
+        "email,name\n"
+        "ann@example.com,Ann\n"  # 2
+        "Üser@example.com,Üser\n"  # 3: a non-ASCII local part (RFC 6531)
+        "v8@пример.рф,V8\n"  # 4: an IDN domain, IDNA-encoded at send: every relay takes it
+        "zoe@example.com,Zoë\n"  # 5: a non-ASCII name is no matter
+        "bob@example.com,Bob\n"  # 6
+        "broken@,Broken\n",  # 7
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_an_address_only_an_smtputf8_relay_can_deliver_is_imported_with_a_warning(  # type: ignore[no-untyped-def]
+    run_cli, international: Path
+) -> None:
+    run_cli("list", "create", "weekly")
+
+    result = run_cli("subscribers", "import", str(international), "--list", "weekly", "--json")
+
+    assert result.exit_code == 0, result.stderr
+    document = result.json()
+    job = document.pop("job")
+    assert document == {
+        "created": 5,
+        "updated": 0,
+        "unchanged": 0,
+        "error_count": 1,
+        "errors": [{"line": 7, "error": "There must be something after the @-sign."}],
+        "warning_count": 1,
+        "warnings": [{"line": 3, "warning": f"üser@example.com {NEEDS_SMTPUTF8}"}],
+    }
+    for email in ("üser@example.com", "v8@пример.рф", "ann@example.com"):
+        shown = run_cli("subscriber", "show", email, "--json")
+        assert shown.json()["lists"] == {"weekly": "confirmed"}, email
+    status = run_cli("subscribers", "import-status", str(job), "--json").json()
+    assert (status["warning_count"], status["warnings"]) == (1, document["warnings"])
+    assert (status["error_count"], status["errors"]) == (1, document["errors"])
+
+
+def test_the_human_report_prints_the_warnings_after_the_errors(  # type: ignore[no-untyped-def]
+    run_cli, international: Path
+) -> None:
+    run_cli("list", "create", "weekly")
+    job = run_cli(
+        "subscribers", "import", str(international), "--list", "weekly", "--json"
+    ).json()["job"]
+
+    again = run_cli("subscribers", "import", str(international), "--list", "weekly")
+    status = run_cli("subscribers", "import-status", str(job))
+
+    assert again.exit_code == 0, again.stderr
+    # Still warned on a re-import: the address is still one that not every relay can take.
+    assert again.stdout.splitlines() == [
+        "created 0, updated 0, unchanged 5, errors 1, warnings 1",
+        "line 7: There must be something after the @-sign.",
+        f"warning: line 3: üser@example.com {NEEDS_SMTPUTF8}",
+    ]
+    assert status.stdout.splitlines()[1:] == [
+        "created 5, updated 0, unchanged 0, errors 1, warnings 1",
+        "line 7: There must be something after the @-sign.",
+        f"warning: line 3: üser@example.com {NEEDS_SMTPUTF8}",
+    ]
 
 
 def test_an_import_shows_its_progress_on_stderr(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -162,8 +236,8 @@ def job_status(status: str, updated_at: dt.datetime) -> ImportJobReport:
     return ImportJobReport(
         job_id=7, status=ImportJobStatus(status), list_name="weekly", file_name="people.csv",
         size_bytes=10, rows_done=0, created=0, updated=0, unchanged=0, error_count=0,
-        errors=(), failure=None, error=None, queued_at=updated_at, started_at=None,
-        finished_at=None, updated_at=updated_at,
+        errors=(), warning_count=0, warnings=(), failure=None, error=None,
+        queued_at=updated_at, started_at=None, finished_at=None, updated_at=updated_at,
     )  # fmt: skip
 
 

@@ -6,7 +6,12 @@ import pytest
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter.errors import InvalidInput
-from newsletter.subscribers.address import check_name, erasure_hash, normalise_email
+from newsletter.subscribers.address import (
+    check_name,
+    delivery_warning,
+    erasure_hash,
+    normalise_email,
+)
 
 ADDRESSES = [
     "Ann@Example.com",
@@ -64,6 +69,20 @@ def test_addresses_differing_only_in_case_normalise_to_one_key() -> None:
 
 def test_an_internationalised_domain_is_kept_in_unicode() -> None:
     assert normalise_email("info@MÜNCHEN.de") == "info@münchen.de"
+
+
+def test_a_non_ascii_local_part_is_warned_about_as_needing_smtputf8() -> None:
+    assert delivery_warning(normalise_email("Üser@example.com")) == (
+        "üser@example.com has a non-ASCII local part: only a relay that offers SMTPUTF8 can "
+        "deliver it"
+    )
+    assert delivery_warning("用户@例子.广告") is not None  # both parts: the local part decides
+
+
+@pytest.mark.parametrize("email", ["ann@example.com", "v8@пример.рф", "info@münchen.de"])
+def test_an_ascii_local_part_is_deliverable_through_any_relay(email: str) -> None:
+    # An internationalised domain is IDNA-encoded at send time, which every relay takes.
+    assert delivery_warning(normalise_email(email)) is None
 
 
 @pytest.mark.parametrize("name", ['Doe, John "JD"', "Ann O'Neil", "Айгүл Нұрланқызы", "Zoë\u00a0B"])

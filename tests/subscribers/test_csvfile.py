@@ -44,6 +44,21 @@ def test_every_kind_of_bad_row_is_reported_with_its_line_and_the_rest_is_read() 
     assert next(r for r in rows if isinstance(r, Row) and r.email.startswith("good2")).line == 10
 
 
+def test_a_row_only_an_smtputf8_relay_can_deliver_is_read_with_a_warning() -> None:
+    rows = read("email\nann@example.com\nÜser@example.com\nv8@пример.рф\n".encode())
+
+    assert [(r.line, r.email, r.warning) for r in rows if isinstance(r, Row)] == [
+        (2, "ann@example.com", None),
+        (
+            3,
+            "üser@example.com",
+            "üser@example.com has a non-ASCII local part: only a relay that offers SMTPUTF8 "
+            "can deliver it",
+        ),
+        (4, "v8@пример.рф", None),
+    ]
+
+
 def test_a_missing_email_column_refuses_the_whole_file() -> None:
     with pytest.raises(InvalidInput, match="email"):
         read(b"mail,name\na@example.com,A\n")

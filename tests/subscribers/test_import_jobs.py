@@ -124,6 +124,25 @@ def test_a_job_imports_from_its_upload_and_keeps_counts_and_errors_but_not_the_f
     assert emails(committed_settings) == {"ann@example.com", "bob@example.com"}
 
 
+def test_a_job_keeps_its_warnings_apart_from_its_errors(
+    committed_settings: Settings, write_csv: WriteCsv
+) -> None:
+    path = write_csv("email\nüser@example.com\nbroken@\nv8@пример.рф\nöla@example.com\n")
+    job_id = queue(committed_settings, path)
+
+    run_import_job(committed_settings, job_id)
+    with session_scope(committed_settings) as session:
+        report = job_report(session, job_id)
+
+    assert (report.created, report.error_count, report.warning_count) == (3, 1, 2)
+    assert [e.line for e in report.errors] == [3]
+    assert [(w.line, w.warning.split(" ")[0]) for w in report.warnings] == [
+        (2, "üser@example.com"),
+        (5, "öla@example.com"),
+    ]
+    assert report.rows_done == 4  # a warned row counts once, as created
+
+
 def test_the_options_travel_with_the_job(committed_settings: Settings, write_csv: WriteCsv) -> None:
     first = write_csv("email,name\nann@example.com,Ann\n", "first.csv")
     run_import_job(committed_settings, queue(committed_settings, first))

@@ -157,6 +157,8 @@ def test_the_cli_waits_for_the_worker_and_prints_its_counts_and_bad_rows(
         "unchanged": 0,
         "error_count": 1,
         "errors": [{"line": 4, "error": "There must be something after the @-sign."}],
+        "warning_count": 0,
+        "warnings": [],
     }
     assert jobs_and_chunks(url) == (1, 0)  # the upload is deleted once the import is done
     status = run_cli("subscribers", "import-status", str(document["job"]), "--json", env=broker)
@@ -202,6 +204,46 @@ def test_no_wait_prints_a_job_that_import_status_follows_after_the_file_is_gone(
             "bob@example.com",
             "cem@example.com",
         }
+
+
+def test_a_worker_reports_an_address_only_an_smtputf8_relay_can_deliver_as_a_warning(
+    run_cli: Run,
+    broker: dict[str, str],
+    redis_server: RedisServer,
+    committed_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    people = tmp_path / "people.csv"
+    people.write_text(
+        "email,name\nann@example.com,Ann\nüser@example.com,Üser\nv8@пример.рф,V8\n",
+        encoding="utf-8",
+    )
+    url: str = committed_settings.database_url
+    queued = run_cli(
+        "subscribers", "import", str(people), "--list", "weekly", "--no-wait", "--json", env=broker
+    )
+    job = str(queued.json()["job"])
+
+    with worker(url, redis_server, tmp_path / "worker"):
+        waited = run_cli("subscribers", "import-status", job, "--wait", "--json", env=broker)
+    status = run_cli("subscribers", "import-status", job, "--json", env=broker)
+    human = run_cli("subscribers", "import-status", job, env=broker)
+
+    assert waited.exit_code == 0, waited.stderr
+    warning = {
+        "line": 3,
+        "warning": "üser@example.com has a non-ASCII local part: only a relay that offers "
+        "SMTPUTF8 can deliver it",
+    }
+    for document in (waited.json(), status.json()):
+        assert {k: document[k] for k in ("status", "created", "error_count", "warning_count")} == {
+            "status": "done",
+            "created": 3,
+            "error_count": 0,
+            "warning_count": 1,
+        }
+        assert document["warnings"] == [warning]
+    assert f"warning: line 3: {warning['warning']}" in human.stdout.splitlines()
 
 
 def test_a_file_refused_whole_is_refused_by_the_cli_and_nothing_is_queued(

@@ -258,6 +258,26 @@ def test_an_erased_address_is_not_imported_again(session: Session, import_text: 
     assert emails(session) == ["kept@example.com"]
 
 
+def test_a_row_refused_as_erased_is_not_also_warned_about(
+    session: Session, import_text: ImportText
+) -> None:
+    import_text("email\nüser@example.com\n")
+    erase_subscriber(session, TEST_SECRET, "üser@example.com")
+
+    counts = import_text("email\nÜser@example.com\nünew@example.com\n")
+
+    assert [(e.line, e.error) for e in counts.errors] == [(2, ERASED_ERROR)]
+    assert [w.line for w in counts.warnings] == [3]
+
+
+def test_a_warned_row_is_imported_like_any_other(session: Session, import_text: ImportText) -> None:
+    counts = import_text("email\nüser@example.com\nüser@example.com\nann@example.com\n")
+
+    assert (counts.created, counts.unchanged, counts.errors) == (2, 1, ())
+    assert [w.line for w in counts.warnings] == [2, 3]  # each line that holds the address
+    assert emails(session) == ["ann@example.com", "üser@example.com"]
+
+
 def test_a_double_opt_in_list_gets_unconfirmed_subscriptions_that_are_not_mailable(
     session: Session, import_text: ImportText, confirmed_only: MailingList
 ) -> None:

@@ -105,6 +105,20 @@ def test_errors_beyond_the_cap_are_counted_but_not_kept(
     assert [e.line for e in result.errors] == [2, 3, 4]
 
 
+def test_warnings_beyond_the_cap_are_counted_but_not_kept(
+    committed_settings: Settings, write_csv: WriteCsv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "MAX_WARNINGS_KEPT", 3)
+    target = list_id(committed_settings)
+    path = write_csv("email\n" + "".join(f"ü{n}@example.com\n" for n in range(10)))
+
+    result = run(committed_settings, path, target, batch_rows=4)
+
+    assert (len(result.warnings), result.warning_count, result.created) == (3, 10, 10)
+    assert [w.line for w in result.warnings] == [2, 3, 4]
+    assert (result.errors, result.error_count) == ((), 0)
+
+
 def test_a_file_without_an_email_column_writes_nothing(
     committed_settings: Settings, write_csv: WriteCsv
 ) -> None:
@@ -245,6 +259,20 @@ def test_two_writers_keep_the_file_order_of_each_address_and_of_the_errors(
         names = {e: n for e, n in session.execute(sa.select(Subscriber.email, Subscriber.name))}
     assert names == {f"user{n}@example.com": f"Last {n}" for n in range(50)}
     assert counts(committed_settings) == (50, 50, 50)
+
+
+def test_two_writers_keep_the_first_warnings_of_the_file(
+    committed_settings: Settings, write_csv: WriteCsv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(pipeline, "MAX_WARNINGS_KEPT", 5)
+    target = list_id(committed_settings)
+    path = write_csv("email\n" + "".join(f"ü{n}@example.com\n" for n in range(100)))
+
+    result = run(committed_settings, path, target, batch_rows=7, writers=2)
+
+    assert (result.created, result.warning_count) == (100, 100)
+    assert [w.line for w in result.warnings] == [2, 3, 4, 5, 6]
 
 
 def test_a_failing_writer_stops_the_import_and_its_error_is_raised(

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from newsletter.db import get_or_raise, utcnow
 from newsletter.errors import InvalidInput
 from newsletter.subscribers import audit
-from newsletter.subscribers.csvfile import Row, RowError
+from newsletter.subscribers.csvfile import Row, RowError, RowWarning
 from newsletter.subscribers.importer import postgresql, sqlite
 from newsletter.subscribers.importer.options import ImportOptions
 from newsletter.subscribers.importer.plan import Plan, erased, plan_batch
@@ -68,12 +68,15 @@ class BatchCounts:
 
     ``updated``: an existing subscriber that changed (added to this list, re-activated, or new
     name/attributes with ``upsert``). ``unchanged`` includes an address repeated in the file.
+    ``warnings``: rows counted as one of the first three that the operator should look at (an
+    address only a relay with SMTPUTF8 can deliver); a row refused as an error has none.
     """
 
     created: int = 0
     updated: int = 0
     unchanged: int = 0
     errors: tuple[RowError, ...] = ()
+    warnings: tuple[RowWarning, ...] = ()
 
 
 def import_batch(
@@ -131,11 +134,17 @@ def import_batch(
         staged.extend(plan.staged)
     created = _write_staged(session, list_id, staged, options.source, now, import_id)
     errors.sort(key=lambda e: e.line)
+    warnings = batch.warnings
+    if warnings and len(errors) > len(batch.errors):
+        # A line refused here (erased, suppressed) is reported as that, not also warned about.
+        refused = {e.line for e in errors}
+        warnings = tuple(w for w in warnings if w.line not in refused)
     return BatchCounts(
         created=created,
         updated=plan.updated,
         unchanged=batch.repeated + plan.unchanged + (len(plan.new_rows) - created),
         errors=tuple(errors),
+        warnings=warnings,
     )
 
 

@@ -9,7 +9,7 @@ On PostgreSQL a reader thread prepares the batches (including their COPY text) w
 database writes (``readahead``), and a big file is written by several connections at once,
 split by address (``writer_count``). Memory: a few batches, the per-domain cache of
 ``address.normalise_email``, a bounded cache of encoded attribute sets and at most
-``MAX_ERRORS_KEPT`` errors, whatever the size of the file.
+``MAX_ERRORS_KEPT`` errors and ``MAX_WARNINGS_KEPT`` warnings, whatever the size of the file.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from newsletter.db import SessionFactory, get_or_raise
-from newsletter.subscribers.csvfile import RowError, read_csv
+from newsletter.subscribers.csvfile import RowError, RowWarning, read_csv
 from newsletter.subscribers.importer.batch import (
     BatchCounts,
     import_batch,
@@ -38,6 +39,7 @@ from newsletter.subscribers.sources.file import FileSource
 
 BATCH_ROWS = 10_000
 MAX_ERRORS_KEPT = 1_000  # error entries kept in memory and reported; error_count has them all
+MAX_WARNINGS_KEPT = 1_000  # the same for warnings; warning_count has them all
 PARALLEL_MIN_BYTES = 1 << 20  # ~15,000 rows; smaller files are written by one connection
 # Past a few writers the one reader thread, which prepares every batch in Python, cannot keep
 # them busy; each extra writer would only hold one more database connection.
@@ -51,6 +53,10 @@ class ImportResult:
     unchanged: int
     errors: tuple[RowError, ...]  # the first MAX_ERRORS_KEPT, in file order
     error_count: int  # all of them
+    # Rows imported all the same that the operator should look at (``csvfile.RowWarning``):
+    # the first MAX_WARNINGS_KEPT in file order, and how many there were.
+    warnings: tuple[RowWarning, ...] = ()
+    warning_count: int = 0
 
     def as_document(self) -> dict[str, Any]:
         return {
@@ -59,6 +65,8 @@ class ImportResult:
             "unchanged": self.unchanged,
             "errors": [{"line": e.line, "error": e.error} for e in self.errors],
             "error_count": self.error_count,
+            "warnings": [{"line": w.line, "warning": w.warning} for w in self.warnings],
+            "warning_count": self.warning_count,
         }
 
 
@@ -179,28 +187,46 @@ class Tally:
     unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
     error_count: int = 0
+    warnings: list[RowWarning] = field(default_factory=list)
+    warning_count: int = 0
 
     def add(self, counts: BatchCounts) -> None:
         self.created += counts.created
         self.updated += counts.updated
         self.unchanged += counts.unchanged
         self.error_count += len(counts.errors)
-        if counts.errors and (
-            len(self.errors) < MAX_ERRORS_KEPT or counts.errors[0].line < self.errors[-1].line
-        ):
-            # Several writers commit batches out of file order: keep the first errors of the file.
-            self.errors = sorted([*self.errors, *counts.errors], key=lambda e: e.line)[
-                :MAX_ERRORS_KEPT
-            ]
+        self.errors = _first_of_file(self.errors, counts.errors, MAX_ERRORS_KEPT)
+        self.warning_count += len(counts.warnings)
+        self.warnings = _first_of_file(self.warnings, counts.warnings, MAX_WARNINGS_KEPT)
 
     @property
     def rows(self) -> int:
+        # A warned row is counted once already, as created, updated or unchanged.
         return self.created + self.updated + self.unchanged + self.error_count
 
     def result(self) -> ImportResult:
         return ImportResult(
-            self.created, self.updated, self.unchanged, tuple(self.errors), self.error_count
+            self.created,
+            self.updated,
+            self.unchanged,
+            tuple(self.errors),
+            self.error_count,
+            tuple(self.warnings),
+            self.warning_count,
         )
+
+
+Noted = TypeVar("Noted", RowError, RowWarning)
+
+
+def _first_of_file(kept: list[Noted], batch: tuple[Noted, ...], limit: int) -> list[Noted]:
+    """The first ``limit`` of ``kept`` and ``batch`` (each in file order), in file order."""
+    if not batch or (len(kept) >= limit and batch[0].line >= kept[-1].line):
+        return kept
+    # Several writers commit batches out of file order: keep the first lines of the file.
+    merged = kept + list(batch)
+    merged.sort(key=attrgetter("line"))
+    return merged[:limit]
 
 
 class BatchWriter:

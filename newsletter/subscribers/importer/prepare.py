@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from newsletter.subscribers.address import erasure_hasher
-from newsletter.subscribers.csvfile import Row, RowError
+from newsletter.subscribers.csvfile import Row, RowError, RowWarning
 from newsletter.subscribers.importer.copy import new_subscriber_line
 from newsletter.subscribers.importer.options import ImportMode
 from newsletter.subscribers.statuses import SubscriptionStatus
@@ -32,6 +32,8 @@ class PreparedBatch:
     # by the reader thread so that the writer only sends it.
     initial: SubscriptionStatus | None = None
     copy_text: str | None = None
+    # Every valid line whose address not every relay can deliver, repeated lines included.
+    warnings: tuple[RowWarning, ...] = ()
 
 
 def prepare_batch(
@@ -42,12 +44,16 @@ def prepare_batch(
     initial: SubscriptionStatus | None = None,
 ) -> PreparedBatch:
     errors: list[RowError] = []
+    warnings: list[RowWarning] = []
     unique: dict[str, Row] = {}
     repeated = 0
     for row in rows:
         if isinstance(row, RowError):
             errors.append(row)
-        elif row.email in unique:
+            continue
+        if row.warning is not None:
+            warnings.append(RowWarning(row.line, row.warning))
+        if row.email in unique:
             repeated += 1
             if mode is ImportMode.UPSERT:  # the later line wins, as it would across batches
                 unique[row.email] = row
@@ -68,6 +74,7 @@ def prepare_batch(
         encoded,
         initial,
         copy_text,
+        tuple(warnings),
     )
 
 
