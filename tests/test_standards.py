@@ -50,14 +50,6 @@ OUTSIDE_DOCUMENT = re.compile(
 )
 # A design note named by its path, which must exist.
 DOCS_PATH = re.compile(r"\bdocs/[\w/-]+\.md\b")
-# Areas that issue 10's branch is rewriting while this check lands: their remaining citations
-# are replaced by issue 12's part for them. Once none is left the strict xfail below fails, and
-# this split goes.
-BEING_REBUILT = (
-    "newsletter/delivery/",
-    "newsletter/jobs.py",
-    "newsletter/cli/delivery.py",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,35 +184,14 @@ def test_each_rule_is_defined_once() -> None:
     assert not twice, f"defined more than once in {STANDARDS} (id: lines): {twice}"
 
 
-@pytest.mark.parametrize(
-    "rebuilt",
-    [
-        pytest.param(False, id="everywhere-else"),
-        pytest.param(
-            True,
-            id="areas-being-rebuilt",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the citations left in newsletter/delivery/ (rewritten on issue 10's "
-                "branch) are replaced by issue 12's part for it; once none is left this passes, "
-                "strict turns that into a failure, and BEING_REBUILT goes",
-            ),
-        ),
-    ],
-)
-def test_no_comment_cites_a_document_outside_the_repository(rebuilt: bool) -> None:
+def test_no_comment_cites_a_document_outside_the_repository() -> None:
     cited = occurrences(ROOT, OUTSIDE_DOCUMENT) | {
         path: found
         for path, found in occurrences(ROOT, DOCS_PATH).items()
         if not (ROOT / path).is_file()
     }
     places = sorted(
-        (
-            (place, citation)
-            for citation, found in cited.items()
-            for place in found
-            if place.startswith(BEING_REBUILT) == rebuilt
-        ),
+        ((place, citation) for citation, found in cited.items() for place in found),
         key=lambda found: (found[0].rpartition(":")[0], int(found[0].rpartition(":")[2])),
     )
     assert not places, (

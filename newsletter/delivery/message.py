@@ -6,7 +6,7 @@ SEC-01), and turns the rendered HTML and text (which carry ``%%NL.field%%`` mark
 ``newsletter.render.personalise``) into pre-encoded byte chunks: quoted-printable and, where the
 lines allow it, 8bit. ``MessageTemplate.render`` then only encodes the few per-recipient values
 and joins bytes, which costs microseconds instead of the milliseconds of an ``EmailMessage`` per
-recipient (performance.md §2c).
+recipient (docs/benchmarks.md, "Building each recipient's message").
 
 How the quoted-printable body stays correct while values are spliced in: each static chunk is
 encoded on its own, and every value sits between two soft line breaks (``=\\r\\n``). A decoder
@@ -375,7 +375,7 @@ def _qp(data: bytes) -> bytes:
 
     75, not 76: the caller may end the last line with one more soft break. No line starts with
     "." so the transport's dot-stuffing finds nothing to do and skips its costly replace
-    (performance.md §2a); b2a_qp itself happily breaks "example.org" before the dot.
+    (docs/benchmarks.md, "Dot-stuffing"); b2a_qp itself happily breaks "example.org" before the dot.
     """
     out = binascii.b2a_qp(data, istext=True)
     if b"\n." in out or out.startswith(b".") or len(out) - out.rfind(b"\n") > QP_LINE_OCTETS:

@@ -1,9 +1,9 @@
 """The SMTP relay transport: one reused smtplib connection, low-level commands, fast dot-stuffing.
 
-``smtplib.SMTP.sendmail`` dot-stuffs every message with a regex that costs about 70 % of the
-sender's CPU (performance.md §2a), so ``send`` speaks MAIL / RCPT / DATA itself and stuffs with
-one ``bytes.replace``. The connection opens on first use, is reused for every message, and is
-reopened on the next send after it broke.
+``smtplib.SMTP.sendmail`` dot-stuffs every message with a regex that costs four times our usual
+case, about a quarter of a message's CPU (docs/benchmarks.md, "Dot-stuffing"), so ``send`` speaks
+MAIL / RCPT / DATA itself and stuffs with one ``bytes.replace``. The connection opens on first
+use, is reused for every message, and is reopened on the next send after it broke.
 
 TLS (AUTH-04): ``smtps://`` is TLS from the start, ``smtp+starttls://`` must upgrade or we refuse,
 and plain ``smtp://`` upgrades only when ``require_tls`` is set and the server offers STARTTLS.
