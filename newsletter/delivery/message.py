@@ -38,6 +38,7 @@ from email.policy import SMTP
 from email.utils import format_datetime
 from typing import Literal
 
+from newsletter.delivery.recipient import carries
 from newsletter.errors import InvalidInput
 from newsletter.render.personalise import LINE_BREAKS, PersonalTemplate
 
@@ -52,13 +53,6 @@ ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058 §3.1, byte for byte
 # control characters: none may reach a header or a body value as-is (SEC-01).
 _UNSAFE_HEADER_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-# Envelope-safe addresses only: a dot-atom local part and a hostname in A-labels. The local
-# part may hold non-ASCII characters (SMTPUTF8, ``recipient.wire_address`` decided that the
-# relay takes it), never a control, a space or a line break.
-_EMAIL = re.compile(
-    r"(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]|[^\x00-\x7f\x85\xa0\u2028\u2029\s]){1,64}"
-    r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
-)
 _MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[A-Za-z0-9.-]+>")  # msg-id without CFWS or "<>"
 _URI = re.compile(r"[!-;=?-~]+")  # printable ASCII without "<" and ">": cannot leave its <…>
 _LIST_ID = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)+")
@@ -231,7 +225,7 @@ class MessageTemplate:
         """
         if date.tzinfo is None:
             raise InvalidInput("the Date must carry a time zone")
-        if not _EMAIL.fullmatch(r.email) or len(r.email.encode()) > 254:
+        if not carries(r.email, smtputf8=True):
             raise InvalidInput(f"unusable recipient address {r.email!r}")
         if not _MESSAGE_ID.fullmatch(r.message_id):
             raise InvalidInput(f"malformed Message-ID {r.message_id!r}")

@@ -26,7 +26,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
-from newsletter.delivery.models import DeliveryStatus
+from newsletter.delivery.statuses import DeliveryStatus
 from newsletter.delivery.verdict import SmtpReply, Verdict
 from newsletter.errors import DeliveryError, RelayUnavailableError
 

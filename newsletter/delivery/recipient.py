@@ -13,6 +13,7 @@ Pure: no I/O; ``idna`` is a pure-Python codec.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import idna
@@ -21,6 +22,20 @@ from newsletter.errors import UndeliverableAddress
 
 NOT_THROUGH_THIS_RELAY = "address not deliverable through this relay"
 DOMAIN_CACHE_SIZE = 4096  # distinct non-ASCII domains remembered per process
+
+# Wire addresses go into SMTP command lines and the To header, so nothing that could end a line
+# or a parameter may pass (SEC-03): a dot-atom local part and a hostname in A-labels.
+_ASCII_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+)
+# With SMTPUTF8 (RFC 6531) the local part may also hold non-ASCII characters, none of them a
+# control, a space or a line break.
+_UTF8_ADDRESS = re.compile(
+    r"(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]|[^\x00-\x7f\x85\xa0\u2028\u2029\s]){1,64}"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+)
+MAX_ADDRESS_OCTETS = 254  # RFC 5321 §4.5.3.1.3, less the angle brackets
 
 
 def wire_address(email: str, *, smtputf8: bool) -> str:
@@ -32,6 +47,15 @@ def wire_address(email: str, *, smtputf8: bool) -> str:
     if not local.isascii() and not smtputf8:
         raise UndeliverableAddress(f"{NOT_THROUGH_THIS_RELAY} (it has no SMTPUTF8)")
     return f"{local}@{ascii_domain}"
+
+
+def carries(address: str, *, smtputf8: bool) -> bool:
+    """Whether ``address`` (a wire address) can go into RCPT TO and To as it is.
+
+    ``smtputf8``: a non-ASCII local part may pass (the relay offered SMTPUTF8).
+    """
+    pattern = _UTF8_ADDRESS if smtputf8 and not address.isascii() else _ASCII_ADDRESS
+    return len(address.encode()) <= MAX_ADDRESS_OCTETS and pattern.fullmatch(address) is not None
 
 
 @lru_cache(maxsize=DOMAIN_CACHE_SIZE)

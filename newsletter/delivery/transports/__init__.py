@@ -17,31 +17,16 @@ carries one recipient and either returns the relay's 2xx reply or raises, for th
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Protocol
 
+from newsletter.delivery.recipient import carries
 from newsletter.errors import (
     ConfigError,
     PermanentDeliveryError,
     RelayUnavailableError,
     RelayUnreachableError,
 )
-
-# Envelope addresses go into SMTP command lines, so nothing that could end a line or a parameter
-# may pass (SEC-03): a dot-atom local part and a hostname (IDNA A-labels: ``recipient``).
-ENVELOPE_ADDRESS = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
-)
-# With SMTPUTF8 (RFC 6531) the local part may also hold non-ASCII characters, none of them a
-# control, a space or a line break.
-UTF8_ENVELOPE_ADDRESS = re.compile(
-    r"(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]|[^\x00-\x7f\x85\xa0\u2028\u2029\s]){1,64}"
-    r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
-)
-MAX_ADDRESS_OCTETS = 254  # RFC 5321 §4.5.3.1.3, less the angle brackets
-
 
 __all__ = [
     "RelayUnavailableError",
@@ -90,8 +75,7 @@ def check_recipient(address: str, *, smtputf8: bool = False) -> None:
 
     ``smtputf8``: the relay offered SMTPUTF8, so a non-ASCII local part may pass.
     """
-    pattern = UTF8_ENVELOPE_ADDRESS if smtputf8 and not address.isascii() else ENVELOPE_ADDRESS
-    if len(address.encode()) > MAX_ADDRESS_OCTETS or not pattern.fullmatch(address):
+    if not carries(address, smtputf8=smtputf8):
         raise PermanentDeliveryError(
             f"recipient address {address!r} cannot be used in SMTP", enhanced_status="5.1.3"
         )
@@ -99,5 +83,5 @@ def check_recipient(address: str, *, smtputf8: bool = False) -> None:
 
 def check_sender(address: str) -> None:
     """Raise ``ConfigError`` for an envelope sender SMTP cannot carry (it comes from settings)."""
-    if len(address) > MAX_ADDRESS_OCTETS or not ENVELOPE_ADDRESS.fullmatch(address):
+    if not carries(address, smtputf8=False):
         raise ConfigError(f"envelope sender {address!r} cannot be used in SMTP")
