@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from newsletter.config import Settings
+from newsletter.db import get_or_raise
 from newsletter.delivery import holds, lanes, ledger
 from newsletter.delivery.holds import Hold
 from newsletter.delivery.models import (
@@ -31,7 +32,6 @@ from newsletter.delivery.models import (
     DeliveryStatus,
     DomainThrottle,
 )
-from newsletter.errors import NotFound
 from newsletter.subscribers.models import MailingList, Subscriber
 
 RATE_WINDOW_SECONDS = 30  # the ETA follows the last half-minute, not the whole run
@@ -110,10 +110,7 @@ def report(
 
 
 def _campaign(session: Session, campaign_id: int) -> Campaign:
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None:
-        raise NotFound(f"no campaign with id {campaign_id}")
-    return campaign
+    return get_or_raise(session, Campaign, campaign_id, f"no campaign with id {campaign_id}")
 
 
 def _rate(session: Session, campaign_id: int, now: dt.datetime) -> float:

@@ -4,7 +4,6 @@ cancel and resend campaigns; what they are doing is in ``report``."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -12,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from newsletter.config import Settings
-from newsletter.db import utcnow
+from newsletter.db import get_or_raise, utcnow
 from newsletter.delivery import audience, holds, ledger
 from newsletter.delivery.context import CampaignMessage
 from newsletter.delivery.message import (
@@ -36,7 +35,7 @@ from newsletter.render import service as render_service
 from newsletter.render.models import IssueRendering
 from newsletter.subscribers.models import MailingList
 from newsletter.subscribers.segments import get_segment
-from newsletter.subscribers.service import get_list
+from newsletter.subscribers.service import get_list, list_slug
 from newsletter.subscribers.tokens import unsubscribe_mailto, unsubscribe_token, unsubscribe_url
 
 FEEDBACK_TENANT = "nl"
@@ -153,10 +152,7 @@ def earlier_send(
 
 
 def get_campaign(session: Session, campaign_id: int) -> Campaign:
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None:
-        raise NotFound(f"no campaign with id {campaign_id}")
-    return campaign
+    return get_or_raise(session, Campaign, campaign_id, f"no campaign with id {campaign_id}")
 
 
 def created_at(session: Session, campaign_id: int) -> dt.datetime:
@@ -377,12 +373,6 @@ def campaign_headers(
         feedback_id=f"c{campaign_id}:l{mailing_list.id}:{FEEDBACK_TENANT}:"
         f"{settings.feedback_id_sender}",
     )
-
-
-def list_slug(name: str) -> str:
-    """A list name as a dot-atom label for List-Id: "Weekly Digest" → "weekly-digest"."""
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    return slug or "list"
 
 
 def sending_campaign_ids(session: Session) -> list[int]:
