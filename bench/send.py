@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 from newsletter import jobs  # noqa: E402
 from newsletter.config import Settings, load_settings  # noqa: E402
 from newsletter.content.service import import_bulletin  # noqa: E402
-from newsletter.db import session_scope, upgrade  # noqa: E402
+from newsletter.db import session_scope, upgrade, utcnow  # noqa: E402
 from newsletter.delivery import service  # noqa: E402
 from newsletter.delivery.models import Campaign, CampaignStatus  # noqa: E402
 from newsletter.issues.service import create_issue  # noqa: E402
@@ -135,7 +135,7 @@ def message_size(settings: Settings, issue_id: int) -> int:
             unsubscribe_url="https://news.example.org/u/token",
             view_url="https://news.example.org/issues/1",
         ),
-        date=jobs.utcnow(),
+        date=utcnow(),
         eight_bit=True,
     )
     return len(raw)
@@ -196,7 +196,7 @@ def run_campaign(
         with session_scope(settings) as session:
             campaign = service.create_campaign(session, issue_id=issue_id, list_names=["weekly"])
             started = time.perf_counter()
-            service.start_campaign(session, settings, campaign.id, jobs.utcnow())
+            service.start_campaign(session, settings, campaign.id, utcnow())
             campaign_id = campaign.id
         jobs.kick(settings)
         while True:

@@ -157,7 +157,12 @@ def insert_ignoring_duplicates(session: Session, model: type[Base]) -> Any:
 
 
 def utcnow() -> dt.datetime:
+    """The one clock of the service: aware UTC. Code that needs time takes a ``Clock``
+    (default this one), so a test can pass its own."""
     return dt.datetime.now(dt.UTC)
+
+
+Clock = Callable[[], dt.datetime]
 
 
 def create_database_engine(url: str, *, readonly: bool = False) -> Engine:

@@ -1,55 +1,46 @@
 """Units of background work, and how they are run: in-process, or on Celery workers.
 
-Each job opens its own sessions (it owns its unit of work) and returns a small JSON-able
-summary. ``submit`` runs a job right here when no broker is configured (embedded mode), or
-sends it to the workers by name when ``NEWSLETTER_BROKER_URL`` is set; ``workers/tasks.py``
-registers one thin Celery task per job under the same name. The library never imports
+Each job opens its own sessions (it owns its unit of work: only the edges, this module, the
+CLI and the web app, open and commit transactions) and returns a small JSON-able summary; what
+a batch of sending is given comes from ``sending``. ``submit`` runs a job right here when no
+broker is configured (embedded mode), or sends it to the workers by name when
+``NEWSLETTER_BROKER_URL`` is set; ``workers/tasks.py`` registers one thin Celery task per job
+under the same name. The library never imports
 ``workers``: it only knows the task names.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
+from collections import Counter
 from collections.abc import Callable
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from newsletter.bounces import intake
+from newsletter import sending
+from newsletter.bounces import intake, processing
 from newsletter.bounces.models import BounceSource
-from newsletter.bounces.processing import BounceRejections, process_stored
 from newsletter.bounces.sources import mailbox
 from newsletter.config import Settings, load_settings
-from newsletter.db import get_engine, session_factory, session_scope
+from newsletter.db import session_factory, session_scope, utcnow
 from newsletter.delivery import lanes, ledger, outbox, transactional
 from newsletter.delivery import service as delivery_service
-from newsletter.delivery.context import CampaignMessage, SendContext
-from newsletter.delivery.dkim import DkimSigner
-from newsletter.delivery.ratelimit import limiter_for
-from newsletter.delivery.sender import BatchResult, StopReason, send_batch
-from newsletter.delivery.transports.smtp import SmtpTransport
+from newsletter.delivery.context import Progress
+from newsletter.delivery.sender import StopReason
+from newsletter.delivery.transports import Transport
 from newsletter.errors import NewsletterError
 from newsletter.render import service as render_service
-from newsletter.subscribers import task_wrappers as subscriber_jobs
+from newsletter.subscribers import consent, import_runs
+from newsletter.subscribers.import_runs import ImportSessions
 
 TASK_PREFIX = "newsletter."
 logger = logging.getLogger(__name__)
 # Longest sleep of the in-process loop between checks, so Ctrl-C and pauses are seen quickly.
 IDLE_POLL_SECONDS = 1.0
-STATISTICS_EVERY_SECONDS = 60.0
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+UNCONFIRMED_PURGE_DAYS = 30  # candidate for a NEWSLETTER_* setting
 
 
 def assemble_issue(issue_id: int, settings: Settings | None = None) -> dict[str, Any]:
@@ -72,7 +63,7 @@ def start_campaign(campaign_id: int, settings: Settings | None = None) -> dict[s
 def send_lane(lane: int, settings: Settings | None = None) -> dict[str, Any]:
     """Send one batch on ``lane``; on workers, queue the lane's next batch when one is due."""
     settings = settings or load_settings()
-    result = run_batch(settings, lane)
+    result = sending.run_batch(settings, lane)
     lane_busy = result.stopped is StopReason.LANE_BUSY  # its holder queues the lane's next batch
     if not settings.in_process and result.next_due_at is not None and not lane_busy:
         delay = max(0.0, (result.next_due_at - utcnow()).total_seconds())
@@ -93,7 +84,7 @@ def tick(settings: Settings | None = None) -> dict[str, Any]:
         lanes.ensure_lanes(session, settings.max_connections)
         started = delivery_service.start_due_campaigns(session, settings, now)
         released, possibly_sent = ledger.recover_expired_leases(session, now)
-        if _statistics_due() and delivery_service.sending_campaign_ids(session):
+        if delivery_service.sending_campaign_ids(session):
             ledger.refresh_statistics(session)
         # Read in this transaction: on SQLite each one takes the write lock.
         due_mail = outbox.due_ids(session, now)
@@ -112,9 +103,15 @@ def tick(settings: Settings | None = None) -> dict[str, Any]:
 def import_subscribers(job_id: int, settings: Settings | None = None) -> dict[str, Any]:
     """Run a queued import job (its file is in the database); commits per batch, so running
     it again after a crash completes it. Progress and errors are on the job's row."""
-    report = subscriber_jobs.run_import_job(
-        settings or load_settings(),
+    settings = settings or load_settings()
+    sessions = ImportSessions(
+        write=session_factory(settings).begin,
+        read=session_factory(settings, readonly=True).begin,
+    )
+    report = import_runs.run_import_job(
+        sessions,
         job_id,
+        pepper=settings.secret_key,
         progress=lambda rows: logger.info("import job %d: %d rows done", job_id, rows),
     )
     return {"job": job_id, "status": report.status.value, "rows": report.rows_done}
@@ -122,20 +119,27 @@ def import_subscribers(job_id: int, settings: Settings | None = None) -> dict[st
 
 def process_bounce(bounce_message_id: int, settings: Settings | None = None) -> dict[str, Any]:
     """Parse and apply one stored bounce message (processing it twice changes nothing)."""
-    return process_stored(settings or load_settings(), bounce_message_id)
+    settings = settings or load_settings()
+    with session_scope(settings) as session:
+        results = processing.process_message(session, settings, bounce_message_id, utcnow())
+    return {
+        "message": bounce_message_id,
+        "events": len(results),
+        "actions": dict(Counter(result.action.value for result in results)),
+    }
 
 
 def send_transactional(message_id: int, settings: Settings | None = None) -> dict[str, Any]:
     """Send one queued transactional mail (a confirmation); a failure is retried by ``tick``."""
     settings = settings or load_settings()
-    transport = SmtpTransport(settings.smtp, require_tls=settings.smtp_require_tls)
+    transport = sending.new_transport(settings)
     try:
         return transactional.send_queued(
-            session_factory(settings),
+            session_factory(settings).begin,
             settings,
             transport,
             message_id,
-            signer=_signer(settings.dkim_key_file, settings.dkim_selector, settings.dkim_domain),
+            signer=sending.dkim_signer(settings),
         ).as_document()
     finally:
         transport.close()
@@ -152,21 +156,12 @@ def send_due_transactional(settings: Settings) -> int:
 
 
 def purge_unconfirmed(settings: Settings | None = None) -> dict[str, Any]:
-    """Daily: forget double opt-in sign-ups never confirmed (LAW-05)."""
-    return subscriber_jobs.purge_stale_unconfirmed(settings or load_settings())
-
-
-
-
-_last_statistics = [0.0]
-
-
-def _statistics_due() -> bool:
-    """At most once a minute per process: ANALYZE samples the table, it does not read it all."""
-    if time.monotonic() - _last_statistics[0] < STATISTICS_EVERY_SECONDS:
-        return False
-    _last_statistics[0] = time.monotonic()
-    return True
+    """Daily: forget double opt-in sign-ups never confirmed within 30 days (LAW-05)."""
+    with session_scope(settings or load_settings()) as session:
+        purged = consent.purge_unconfirmed(
+            session, older_than=dt.timedelta(days=UNCONFIRMED_PURGE_DAYS), now=utcnow()
+        )
+    return {"purged": purged}
 
 
 def task_name(job: str) -> str:
@@ -207,25 +202,24 @@ def kick(settings: Settings) -> list[int]:
     return free
 
 
-Progress = Callable[[], None]  # told once per recipient done (sent, failed, bounced, skipped)
-
-
 def run_until_idle(
     settings: Settings,
     *,
     wait: bool,
     progress: Progress | None = None,
     idle: Callable[[dt.datetime], None] | None = None,
+    transport: Transport | None = None,
 ) -> None:
     """Embedded mode: send every due batch in this process; with ``wait``, until all are done.
 
     Retries that are not due yet are left for the next run unless ``wait`` is set; then
     ``idle`` is told, before each pause, when the next work is due (the CLI says what it
-    waits for).
+    waits for). Mail goes through ``transport`` when given (the caller closes it), otherwise
+    through a new connection to the configured relay per batch.
     """
     while True:
         tick(settings)
-        result = run_batch(settings, lane=0, progress=progress)
+        result = sending.run_batch(settings, 0, progress, transport=transport)
         if result.claimed:
             continue
         if not wait or result.next_due_at is None:
@@ -236,7 +230,9 @@ def run_until_idle(
         time.sleep(min(max(pause_seconds, 0.05), IDLE_POLL_SECONDS))
 
 
-def run_worker(settings: Settings, stop: threading.Event) -> None:
+def run_worker(
+    settings: Settings, stop: threading.Event, *, transport: Transport | None = None
+) -> None:
     """`newsletter worker` without a broker: every background task, in this process, until
     ``stop`` is set.
 
@@ -248,7 +244,7 @@ def run_worker(settings: Settings, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
             tick(settings)
-            result = run_batch(settings, lane=0)
+            result = sending.run_batch(settings, 0, transport=transport)
             process_pending_bounces(settings)
             if settings.bounce_mailbox and time.monotonic() >= next_poll:
                 next_poll = time.monotonic() + settings.bounce_poll_seconds
@@ -271,7 +267,7 @@ def process_pending_bounces(settings: Settings) -> dict[str, Any]:
     with session_scope(settings) as session:
         pending = intake.pending_message_ids(session)
     for bounce_message_id in pending:
-        process_stored(settings, bounce_message_id)
+        process_bounce(bounce_message_id, settings)
     return {"processed": len(pending)}
 
 
@@ -290,65 +286,8 @@ def poll_mailbox(settings: Settings | None = None) -> dict[str, Any]:
 
     result = mailbox.poll(url, store)
     for bounce_message_id in dict.fromkeys(result.stored_ids):
-        process_stored(settings, bounce_message_id)
+        process_bounce(bounce_message_id, settings)
     return {"fetched": result.fetched, "stored": len(set(result.stored_ids))}
-
-
-def run_batch(settings: Settings, lane: int, progress: Progress | None = None) -> BatchResult:
-    transport = new_transport(settings)
-    try:
-        ctx = send_context(settings, transport)
-        if progress is not None:
-            ctx = dataclasses.replace(ctx, progress=progress)
-        return send_batch(ctx, lane)
-    finally:
-        transport.close()
-
-
-def new_transport(settings: Settings) -> SmtpTransport:
-    """The configured way out (one per batch or test send; the caller closes it)."""
-    return SmtpTransport(settings.smtp, require_tls=settings.smtp_require_tls)
-
-
-def dkim_signer(settings: Settings) -> DkimSigner | None:
-    """The configured DKIM signer, or None without a key (loaded once per process)."""
-    return _signer(settings.dkim_key_file, settings.dkim_selector, settings.dkim_domain)
-
-
-def send_context(settings: Settings, transport: SmtpTransport) -> SendContext:
-    return SendContext(
-        settings=settings,
-        engine=get_engine(settings),
-        session_factory=session_factory(settings),
-        transport=transport,
-        limiter=_limiter(settings.broker_url),
-        owner=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
-        templates=lambda session, campaign_id: _campaign_message(settings, session, campaign_id),
-        signer=_signer(settings.dkim_key_file, settings.dkim_selector, settings.dkim_domain),
-        rejections=BounceRejections(settings),
-    )
-
-
-_templates: dict[tuple[str, int, dt.datetime], CampaignMessage] = {}
-
-
-def _campaign_message(settings: Settings, session: Session, campaign_id: int) -> CampaignMessage:
-    # A campaign's issue is frozen once it starts, so its template can be kept for the process;
-    # the key names the row itself (an id alone may be reused by a rebuilt SQLite file).
-    key = (settings.database_url, campaign_id, delivery_service.created_at(session, campaign_id))
-    if key not in _templates:
-        _templates[key] = delivery_service.campaign_message(session, settings, campaign_id)
-    return _templates[key]
-
-
-@cache
-def _limiter(broker_url: str | None) -> Any:
-    return limiter_for(broker_url)
-
-
-@cache
-def _signer(key_file: Path | None, selector: str, domain: str) -> DkimSigner | None:
-    return DkimSigner.from_pem(key_file.read_bytes(), selector, domain) if key_file else None
 
 
 @cache

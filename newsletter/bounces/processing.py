@@ -6,8 +6,8 @@ what the first one did and changes nothing. ``process_webhook_events`` handles t
 provider webhook whose signature the web layer has verified. ``BounceRejections`` handles the
 relay's own replies while sending (BNC-05). Each goes through ``matching`` (no evidence: the
 event is stored, never applied) and the pure ``policy``. Every function takes the session
-first and never commits, but ``process_stored``, the ``process_bounce`` job as
-``newsletter/jobs.py`` calls it today (it moves there with issue 12's part for that module).
+first and never commits; the ``process_bounce`` job in ``newsletter/jobs.py`` owns the
+transaction.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from newsletter.bounces.policy import (
 )
 from newsletter.bounces.report import campaign_rates
 from newsletter.config import Settings
-from newsletter.db import get_or_raise, session_scope, utcnow
+from newsletter.db import get_or_raise, utcnow
 from newsletter.delivery import ledger
 from newsletter.delivery.context import RejectionHandler
 from newsletter.delivery.ledger import Claimed
@@ -161,22 +161,6 @@ def process_webhook_events(
         )
     check_campaigns(session, settings, results, now)
     return results
-
-
-def process_stored(settings: Settings, bounce_message_id: int) -> dict[str, Any]:
-    """The ``process_bounce`` job: process one stored message in its own transaction.
-
-    Transitional: a task wrapper, which only the edges should hold; it stays here, where
-    ``newsletter/jobs.py`` imports it while issue 10 rewrites that module, and moves into it
-    with issue 12's part for it (``tests/test_sessions.py`` allows it and nothing else here).
-    """
-    with session_scope(settings) as session:
-        results = process_message(session, settings, bounce_message_id, utcnow())
-    return {
-        "message": bounce_message_id,
-        "events": len(results),
-        "actions": dict(Counter(r.action.value for r in results)),
-    }
 
 
 def stored_events(session: Session, bounce_message_id: int) -> list[ProcessedEvent]:

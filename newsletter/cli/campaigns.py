@@ -9,10 +9,10 @@ from typing import Any
 
 import click
 
-from newsletter import jobs
 from newsletter.bounces.report import campaign_bounce_summary
 from newsletter.cli.context import emit, json_option, reading, settings, transaction
 from newsletter.cli.progress import document, drive, print_report
+from newsletter.db import utcnow
 from newsletter.delivery import report, service
 from newsletter.delivery.models import CampaignStatus, DeliveryStatus
 from newsletter.errors import InvalidInput
@@ -72,7 +72,7 @@ def _print_campaigns(documents: list[dict[str, Any]]) -> None:
 def campaign_status(campaign_id: int, as_json: bool) -> None:
     """Counts by status, the current rate, an ETA, and what the campaign waits for."""
     with reading() as session:
-        shown = document(report.report(session, campaign_id, jobs.utcnow(), settings()))
+        shown = document(report.report(session, campaign_id, utcnow(), settings()))
         shown["bounces"] = campaign_bounce_summary(session, campaign_id)
     emit(shown, as_json, print_report)
 
@@ -142,7 +142,7 @@ def campaign_resume(campaign_id: int, wait: bool, as_json: bool) -> None:
     """Go on sending a paused campaign, or start a scheduled one now; release held domains and
     retry rows held by policy."""
     with transaction() as session:
-        resumed = service.resume(session, settings(), campaign_id, jobs.utcnow())
+        resumed = service.resume(session, settings(), campaign_id, utcnow())
         released, requeued, started = resumed.released, resumed.requeued, resumed.started
     if started is not None:
         click.echo(f"campaign {campaign_id}: started now, {started} recipients", err=True)
@@ -163,7 +163,7 @@ def campaign_resume(campaign_id: int, wait: bool, as_json: bool) -> None:
 def campaign_cancel(campaign_id: int, as_json: bool) -> None:
     """Stop for good; recipients not yet mailed stay `pending` (`resend --unsent` sends them)."""
     with transaction() as session:
-        service.cancel(session, campaign_id, jobs.utcnow())
+        service.cancel(session, campaign_id, utcnow())
     status_line(campaign_id, as_json)
 
 
@@ -193,7 +193,7 @@ def campaign_resend(
     if possibly_sent and not yes:
         _confirm_possibly_sent(campaign_id)
     with transaction() as session:
-        now = jobs.utcnow()
+        now = utcnow()
         if unsent:
             resent = service.resend_unsent(session, campaign_id, now)
         else:
@@ -216,7 +216,7 @@ def campaign_resend(
 
 def _confirm_possibly_sent(campaign_id: int) -> None:
     with reading() as session:
-        doubtful = report.report(session, campaign_id, jobs.utcnow()).counts["possibly_sent"]
+        doubtful = report.report(session, campaign_id, utcnow()).counts["possibly_sent"]
     if not doubtful:
         return
     question = (
@@ -238,5 +238,5 @@ def confirmed(question: str) -> bool:
 
 def status_line(campaign_id: int, as_json: bool) -> None:
     with reading() as session:
-        shown = document(report.report(session, campaign_id, jobs.utcnow(), settings()))
+        shown = document(report.report(session, campaign_id, utcnow(), settings()))
     emit(shown, as_json, print_report)

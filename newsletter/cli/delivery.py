@@ -16,11 +16,12 @@ from typing import Any
 
 import click
 
-from newsletter import jobs
+from newsletter import jobs, sending
 from newsletter.cli.campaigns import campaign, confirmed
 from newsletter.cli.context import database, emit, json_option, reading, settings, transaction
 from newsletter.cli.progress import drive, print_report, send_document
 from newsletter.config import Settings
+from newsletter.db import utcnow
 from newsletter.delivery import report, service
 from newsletter.delivery.testsend import send_test
 from newsletter.errors import InvalidInput
@@ -63,7 +64,7 @@ def send(
     config = settings()
     if again and not yes:
         _confirm_again(issue_id, list(list_names), segment)
-    now = jobs.utcnow()
+    now = utcnow()
     with transaction() as session:
         campaign = service.create_campaign(
             session,
@@ -86,7 +87,7 @@ def send(
     drive(campaign_id, wait=wait, show_progress=not as_json)
     with reading() as session:
         emit(
-            send_document(report.report(session, campaign_id, jobs.utcnow(), config)),
+            send_document(report.report(session, campaign_id, utcnow(), config)),
             as_json,
             print_report,
         )
@@ -121,7 +122,7 @@ def test_send(
     """Send the issue as a list's subscribers get it (signed, "[TEST]" subject), to a few
     addresses, without a campaign or ledger; its unsubscribe link only says it was a test."""
     config = settings()
-    transport = jobs.new_transport(config)
+    transport = sending.new_transport(config)
     try:
         with transaction() as session:
             report = send_test(
@@ -130,8 +131,8 @@ def test_send(
                 issue_id,
                 list(addresses),
                 transport=transport,
-                signer=jobs.dkim_signer(config),
-                now=jobs.utcnow(),
+                signer=sending.dkim_signer(config),
+                now=utcnow(),
                 list_name=list_name,
             )
     finally:

@@ -29,7 +29,7 @@ from newsletter.cli.demo_relay import DemoRelay, free_port, start_relay
 from newsletter.cli.issues import warn_if_over_budget
 from newsletter.config import PACKAGE_DIR, Settings, parse_smtp_url
 from newsletter.content.service import import_bulletin
-from newsletter.db import session_factory, session_scope, upgrade
+from newsletter.db import session_factory, session_scope, upgrade, utcnow
 from newsletter.delivery import report as delivery_report
 from newsletter.delivery import service as delivery_service
 from newsletter.issues.service import create_issue
@@ -168,7 +168,7 @@ def send(config: Settings, issue_id: int, relay: DemoRelay) -> None:
                     session, issue_id=issue_id, list_names=[DEMO_LIST]
                 )
                 recipients = delivery_service.schedule_or_start(
-                    session, config, campaign, jobs.utcnow()
+                    session, config, campaign, utcnow()
                 )
                 campaign_id = campaign.id
             step("campaign started", f"campaign {campaign_id}: {recipients} recipients")
@@ -186,7 +186,7 @@ def send(config: Settings, issue_id: int, relay: DemoRelay) -> None:
 
 def report(config: Settings, campaign_id: int) -> None:
     with session_scope(config) as session:
-        summary = delivery_report.report(session, campaign_id, jobs.utcnow())
+        summary = delivery_report.report(session, campaign_id, utcnow())
         bounces = campaign_bounce_summary(session, campaign_id)
         suppressed = [
             (s.email, str(s.status))

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from newsletter.jobs import utcnow
+from newsletter.db import utcnow
 
 REFUSED_LOCAL_PART = "no-such-reader"
 RETURNED_LOCAL_PART = "moved-away"

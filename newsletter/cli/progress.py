@@ -20,7 +20,9 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 
 from newsletter import jobs
 from newsletter.cli.context import reading, settings
+from newsletter.db import utcnow
 from newsletter.delivery import report
+from newsletter.delivery.context import Progress as OnEachRecipient
 from newsletter.delivery.models import CampaignStatus
 
 FOLLOW_SECONDS = 1.0
@@ -51,7 +53,7 @@ def follow(campaign_id: int, show_progress: bool) -> None:
         task = bar.add_task("sending", total=None) if bar else None
         while True:
             with reading() as session:
-                current = report.report(session, campaign_id, jobs.utcnow(), settings())
+                current = report.report(session, campaign_id, utcnow(), settings())
             if bar is not None and task is not None:
                 bar.update(task, total=current.recipients, completed=current.done)
             if current.status not in STILL_GOING:
@@ -62,13 +64,13 @@ def follow(campaign_id: int, show_progress: bool) -> None:
 
 
 @contextmanager
-def bar_for(campaign_id: int, shown: bool) -> Iterator[jobs.Progress | None]:
+def bar_for(campaign_id: int, shown: bool) -> Iterator[OnEachRecipient | None]:
     """A bar that starts at what the ledger shows done and advances once per recipient."""
     if not shown:
         yield None
         return
     with reading() as session:
-        current = report.report(session, campaign_id, jobs.utcnow())
+        current = report.report(session, campaign_id, utcnow())
     with _bar(True) as bar:
         assert bar is not None
         task = bar.add_task("sending", total=current.recipients, completed=current.done)
@@ -103,7 +105,7 @@ class _Said:
 
     def waiting(self, campaign_id: int) -> None:
         with reading() as session:
-            self.lines(report.report(session, campaign_id, jobs.utcnow(), settings()))
+            self.lines(report.report(session, campaign_id, utcnow(), settings()))
 
     def lines(self, current: report.CampaignReport) -> None:
         reasons = [w.reason for w in current.waiting]

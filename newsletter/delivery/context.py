@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from newsletter.config import Settings
+from newsletter.db import Clock, SessionFactory, utcnow
 from newsletter.delivery.dkim import DkimSigner
 from newsletter.delivery.ledger import Claimed
 from newsletter.delivery.message import MessageTemplate
 from newsletter.delivery.ratelimit import RateLimiter
 from newsletter.delivery.transports import Transport
 from newsletter.delivery.verdict import SmtpReply
+
+Progress = Callable[[], None]  # told once per recipient done (sent, failed, bounced, skipped)
 
 
 class RejectionHandler:
@@ -42,13 +44,13 @@ class CampaignMessage:
 class SendContext:
     settings: Settings
     engine: Engine
-    session_factory: sessionmaker[Session]
+    sessions: SessionFactory  # the caller's; the loop commits per claim and per outcome
     transport: Transport
     limiter: RateLimiter
     owner: str  # unique per worker process and batch: "host:pid:nonce"
     templates: Callable[[Session, int], CampaignMessage]
     signer: DkimSigner | None = None
     rejections: RejectionHandler = field(default_factory=RejectionHandler)
-    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    clock: Clock = utcnow
     # Told once per recipient done, as it happens (the embedded progress bar counts them).
-    progress: Callable[[], None] | None = None
+    progress: Progress | None = None

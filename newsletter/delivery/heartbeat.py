@@ -59,7 +59,7 @@ class Heartbeat:
     def renew(self) -> None:
         """Push both leases one lease further; set ``lost`` if the lane is no longer ours."""
         ctx, now, lease = self.ctx, self.ctx.clock(), self.ctx.settings.lease_seconds
-        with ctx.session_factory.begin() as session:
+        with ctx.sessions() as session:
             if not lanes.renew_lane(
                 session, self.lane, owner=ctx.owner, now=now, lease_seconds=lease
             ):

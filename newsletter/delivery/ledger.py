@@ -310,15 +310,33 @@ def mark_bounced(session: Session, delivery_id: int, now: dt.datetime) -> bool:
     )
 
 
-def refresh_statistics(session: Session) -> None:
-    """Let PostgreSQL re-count the ledger's statuses while a campaign moves.
+STATISTICS_MAX_AGE = dt.timedelta(minutes=1)
+
+
+def refresh_statistics(session: Session, *, older_than: dt.timedelta = STATISTICS_MAX_AGE) -> bool:
+    """Let PostgreSQL re-count the ledger's statuses while a campaign moves; True if it did.
 
     Its planner picks the claim query's index from these counts. Left at "every row pending"
     (the state when a campaign starts), a late claim walks the primary key past every row
-    already sent: measured 126 ms instead of 28 ms per batch at 300,000 rows.
+    already sent: measured 126 ms instead of 28 ms per batch at 300,000 rows. ANALYZE samples
+    the table rather than reading it, but once a minute is enough: PostgreSQL itself remembers
+    when the table was last analysed, so every worker asks it instead of keeping a timer.
+    SQLite's planner needs nothing of the kind.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("ANALYZE deliveries"))
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    fresh = session.scalar(
+        text(
+            "SELECT greatest(last_analyze, last_autoanalyze) > now() - make_interval(secs => :age)"
+            " FROM pg_stat_user_tables"
+            " WHERE relname = 'deliveries' AND schemaname = current_schema()"
+        ),
+        {"age": older_than.total_seconds()},
+    )
+    if fresh:
+        return False
+    session.execute(text("ANALYZE deliveries"))
+    return True
 
 
 def renew_lease(session: Session, *, owner: str, now: dt.datetime, lease_seconds: int) -> None:

@@ -72,7 +72,7 @@ class Batch:
 def send_batch(ctx: SendContext, lane: int) -> BatchResult:
     """Send one batch on ``lane``; return what happened and when more work is due."""
     now = ctx.clock()
-    with ctx.session_factory.begin() as session:
+    with ctx.sessions() as session:
         if not hold_lane(ctx, session, lane, now):
             free_at = lanes.lane_free_at(session, lane, now)
             return BatchResult(None, stopped=StopReason.LANE_BUSY, next_due_at=free_at)
@@ -86,9 +86,9 @@ def send_batch(ctx: SendContext, lane: int) -> BatchResult:
     finally:
         # The connection closes before the lane is free: the cap counts open connections.
         ctx.transport.close()
-        with ctx.session_factory.begin() as session:
+        with ctx.sessions() as session:
             lanes.release_lane(session, lane, owner=ctx.owner)
-    with ctx.session_factory.begin() as session:
+    with ctx.sessions() as session:
         finish_if_done(session, batch.message.campaign_id, ctx.clock())
         due = next_due(session, ctx.clock())
     return dataclasses.replace(result, next_due_at=due)
@@ -159,7 +159,7 @@ def send_claimed(ctx: SendContext, lane: int, batch: Batch, heartbeat: Heartbeat
         recorder.close([r.delivery_id for r in (*unsent, *rows)])
         push_attempts(ctx, recorder)
     if sent:
-        with ctx.session_factory.begin() as session:
+        with ctx.sessions() as session:
             lanes.relay_up(session, lane)
     claimed = len(batch.rows)
     return BatchResult(batch.message.campaign_id, sent=sent, claimed=claimed, stopped=stopped)
@@ -221,7 +221,7 @@ def cannot_connect(
     ctx: SendContext, lane: int, campaign_id: int, error: RelayUnreachableError | ConfigError
 ) -> StopReason:
     """No connection: the lane waits for the relay, or (our settings) the campaign pauses."""
-    with ctx.session_factory.begin() as session:
+    with ctx.sessions() as session:
         if isinstance(error, ConfigError):
             pause_for(session, campaign_id, f"the relay cannot be used: {error}", ctx.clock())
             return StopReason.CAMPAIGN_STOPPED
@@ -300,7 +300,7 @@ def check_status(ctx: SendContext, recorder: Recorder, heartbeat: Heartbeat) -> 
         return StopReason.LEASE_LOST
     campaign_id = recorder.campaign_id
     now = ctx.clock()
-    with ctx.session_factory.begin() as session:
+    with ctx.sessions() as session:
         _push(ctx, session, recorder, now)
         status = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
         recorder.domains.waiting |= ledger.waiting_domains(session, campaign_id, now)
@@ -310,7 +310,7 @@ def check_status(ctx: SendContext, recorder: Recorder, heartbeat: Heartbeat) -> 
 def push_attempts(ctx: SendContext, recorder: Recorder) -> None:
     """At the end of a batch: the attempts the breaker has not seen yet."""
     if recorder.attempts.count:
-        with ctx.session_factory.begin() as session:
+        with ctx.sessions() as session:
             _push(ctx, session, recorder, ctx.clock())
 
 

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from newsletter.config import Settings
+from newsletter.db import SessionFactory
 from newsletter.delivery import outbox
 from newsletter.delivery.dkim import DkimSigner
 from newsletter.delivery.outbox import OutboxKind, OutboxMessage
@@ -76,7 +77,7 @@ def confirm_url(settings: Settings, token: str) -> str:
 
 
 def send_queued(
-    sessions: sessionmaker[Session],
+    sessions: SessionFactory,
     settings: Settings,
     transport: Transport,
     message_id: int,
@@ -85,7 +86,7 @@ def send_queued(
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> SendOutcome:
     """Claim, build, send and record one outbox message; safe to call for any id, any time."""
-    with sessions.begin() as session:
+    with sessions() as session:
         message = outbox.claim(session, message_id, clock(), settings.lease_seconds)
         if message is None:
             return SendOutcome(message_id, "not due")
@@ -104,14 +105,14 @@ def send_queued(
     try:
         transport.send(str(settings.bounce_address.addr_spec), recipient.email, raw)
     except DeliveryError as error:
-        with sessions.begin() as session:
+        with sessions() as session:
             message = session.get(OutboxMessage, message_id)
             if message is None:  # erased while we were sending: nothing left to record
                 return SendOutcome(message_id, "cancelled")
             return SendOutcome(
                 message_id, _record_failure(session, settings, message, error, clock())
             )
-    with sessions.begin() as session:
+    with sessions() as session:
         message = session.get(OutboxMessage, message_id)
         if message is not None:
             outbox.record_sent(session, message, clock())

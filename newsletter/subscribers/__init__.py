@@ -23,6 +23,4 @@
 - ``import_runs``: ``run_import_job`` and ``import_file``, an import job run from start to end
   (what a worker task, and the CLI without a broker, call), on sessions the caller gives.
 - ``audit``: ``change_status``, the one way a subscriber's status changes, with its audit row.
-- ``task_wrappers`` (transitional): the stage's jobs from ``Settings``, as ``newsletter/jobs.py``
-  calls them until they move there.
 """

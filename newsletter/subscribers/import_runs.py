@@ -9,12 +9,11 @@ commit as they go (a transaction per batch), so they take their sessions from th
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from newsletter.db import SessionFactory, utcnow
+from newsletter.db import Clock, SessionFactory, utcnow
 from newsletter.errors import UserError
 from newsletter.subscribers.importer import ImportOptions, run_import
 from newsletter.subscribers.importjob import (
@@ -31,8 +30,6 @@ from newsletter.subscribers.service import get_list
 from newsletter.subscribers.sources import ImportSource
 from newsletter.subscribers.sources.file import FileSource
 from newsletter.subscribers.sources.upload import UploadSource
-
-Clock = Callable[[], dt.datetime]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,14 +13,14 @@ import smtplib
 
 from sqlalchemy import select
 
-from newsletter import jobs
+from newsletter import jobs, sending
 from newsletter.bounces.event import BounceKind, BounceSource
 from newsletter.bounces.models import BounceEventRecord
 from newsletter.bounces.processing import BounceRejections
 from newsletter.bounces.report import campaign_bounce_summary
 from newsletter.bounces.sources.receiver import BackgroundProcessor, running_receiver
 from newsletter.config import Settings, parse_smtp_url
-from newsletter.db import session_factory, session_scope
+from newsletter.db import session_factory, session_scope, utcnow
 from newsletter.delivery import service as delivery_service
 from newsletter.delivery.models import Delivery, DeliveryStatus
 from newsletter.delivery.sender import send_batch
@@ -45,7 +45,7 @@ def refuse_rejected(recipient: str, tries: int) -> str | None:
 def send_campaign(settings: Settings, issue_id: int) -> int:
     """Start a campaign and send it in-process, with the bounce stage's rejection handler.
 
-    This is ``jobs.run_until_idle`` with ``rejections=`` wired, which jobs.send_context does
+    This is ``jobs.run_until_idle`` with ``rejections=`` wired, which sending.send_context does
     not do yet.
     """
     with session_scope(settings) as session:
@@ -53,14 +53,14 @@ def send_campaign(settings: Settings, issue_id: int) -> int:
         campaign = delivery_service.create_campaign(
             session, issue_id=issue_id, list_names=["weekly"], again=True
         )
-        delivery_service.schedule_or_start(session, settings, campaign, jobs.utcnow())
+        delivery_service.schedule_or_start(session, settings, campaign, utcnow())
         campaign_id = campaign.id
     while True:
         jobs.tick(settings)
         transport = SmtpTransport(settings.smtp, require_tls=settings.smtp_require_tls)
         try:
             ctx = dataclasses.replace(
-                jobs.send_context(settings, transport), rejections=BounceRejections(settings)
+                sending.send_context(settings, transport), rejections=BounceRejections(settings)
             )
             result = send_batch(ctx, 0)
         finally:

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from newsletter import jobs
 from newsletter.config import Settings, parse_smtp_url
-from newsletter.db import session_scope
+from newsletter.db import session_scope, utcnow
 from newsletter.delivery import service
 from newsletter.delivery.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from newsletter.delivery.recipient import NOT_THROUGH_THIS_RELAY
@@ -119,7 +119,7 @@ def test_resend_unsent_delivers_the_failed_address_once_the_relay_takes_it(
     with running_relay(enable_SMTPUTF8=True) as better:
         settings = with_relay(committed_settings, better)
         with session_scope(settings) as session:
-            assert service.resend_unsent(session, campaign_id, jobs.utcnow()).requeued == 1
+            assert service.resend_unsent(session, campaign_id, utcnow()).requeued == 1
         jobs.run_until_idle(settings, wait=True)
 
     assert better.handler.copies() == {UTF8_LOCAL_PART: 1}

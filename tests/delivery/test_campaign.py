@@ -19,9 +19,9 @@ import dkim
 import pytest
 from sqlalchemy import select
 
-from newsletter import jobs
+from newsletter import jobs, sending
 from newsletter.config import Settings, parse_smtp_url
-from newsletter.db import session_scope
+from newsletter.db import session_scope, utcnow
 from newsletter.delivery import service
 from newsletter.delivery.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from newsletter.delivery.verp import delivery_id_from_verp
@@ -53,7 +53,7 @@ def with_relay(settings: Settings, relay: Relay, **changes: object) -> Settings:
 def start(settings: Settings, issue_id: int, lists: list[str]) -> int:
     with session_scope(settings) as session:
         campaign = service.create_campaign(session, issue_id=issue_id, list_names=lists)
-        service.schedule_or_start(session, settings, campaign, jobs.utcnow())
+        service.schedule_or_start(session, settings, campaign, utcnow())
         return campaign.id
 
 
@@ -180,7 +180,7 @@ def test_a_recipient_deferred_past_the_schedule_fails_and_resend_unsent_retries_
 
         give_up["on"] = False
         with session_scope(settings) as session:
-            assert service.resend_unsent(session, campaign_id, jobs.utcnow()).requeued == 1
+            assert service.resend_unsent(session, campaign_id, utcnow()).requeued == 1
         jobs.run_until_idle(settings, wait=True)
 
     assert relay.handler.copies() == dict.fromkeys([stubborn, *emails("ok", 3)], 1)
@@ -219,7 +219,7 @@ def test_two_senders_at_once_never_send_the_same_row(
     start(settings, issue_id, ["weekly"])
 
     def lane(number: int) -> None:
-        while jobs.run_batch(settings, number).claimed:
+        while sending.run_batch(settings, number).claimed:
             pass
 
     threads = [threading.Thread(target=lane, args=(n,)) for n in (0, 1)]
@@ -235,7 +235,7 @@ def test_scheduled_campaign_starts_when_due(committed_settings: Settings, relay:
     settings = with_relay(committed_settings, relay)
     issue_id = seed.rendered_issue(settings)
     seed.subscribers(settings, "weekly", emails("s", 3))
-    now = jobs.utcnow()
+    now = utcnow()
     due = now + dt.timedelta(hours=1)
     with session_scope(settings) as session:
         campaign = service.create_campaign(
@@ -273,7 +273,7 @@ def test_leaving_the_campaign_list_mid_send_is_honoured_despite_other_lists(
             .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
             .where(Subscriber.email == leaving, Subscription.list_id == weekly)
         ).one()
-        subscription.transition(SubscriptionStatus.UNSUBSCRIBED, jobs.utcnow())
+        subscription.transition(SubscriptionStatus.UNSUBSCRIBED, utcnow())
     sender.join(timeout=30)
 
     assert leaving not in relay.handler.copies()

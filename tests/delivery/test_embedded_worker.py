@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from newsletter import jobs
 from newsletter.config import Settings
-from newsletter.db import session_scope
+from newsletter.db import session_scope, utcnow
 from newsletter.delivery import service
 from newsletter.delivery.models import Campaign, Delivery, DeliveryStatus
 from tests.conftest import REPO, make_env
@@ -82,9 +82,9 @@ def test_a_campaign_sent_with_at_fires_under_newsletter_worker_without_a_broker(
                     session,
                     issue_id=issue_id,
                     list_names=["weekly"],
-                    send_at=jobs.utcnow() + dt.timedelta(seconds=2),
+                    send_at=utcnow() + dt.timedelta(seconds=2),
                 )
-                service.schedule_or_start(session, settings, campaign, jobs.utcnow())
+                service.schedule_or_start(session, settings, campaign, utcnow())
                 campaign_id = campaign.id
             wait_for(lambda: len(relay.handler.accepted) == len(recipients), "the scheduled send")
             worker.send_signal(signal.SIGTERM)
@@ -118,7 +118,7 @@ def test_a_killed_senders_batch_is_taken_over_within_one_lease_and_one_tick(
         ) as sender:
             wait_for(lambda: len(relay.handler.accepted) >= 20, "the first messages")
             os.killpg(sender.pid, signal.SIGKILL)
-            killed_at = jobs.utcnow()
+            killed_at = utcnow()
             sender.wait()
         with session_scope(settings) as session:
             claimed, lapses_at = session.execute(
@@ -129,7 +129,7 @@ def test_a_killed_senders_batch_is_taken_over_within_one_lease_and_one_tick(
         assert claimed > 0  # the dead sender's batch
         # Renewed by its heartbeat until it died, so it lapses within one lease of the kill.
         assert lapses_at <= killed_at + dt.timedelta(seconds=lease)
-        wait_for(lambda: jobs.utcnow() > lapses_at, "the lease to lapse")
+        wait_for(lambda: utcnow() > lapses_at, "the lease to lapse")
         recovered = jobs.tick(settings)  # one tick
         assert recovered["released"] + recovered["possibly_sent"] == claimed
         jobs.run_until_idle(settings, wait=True)

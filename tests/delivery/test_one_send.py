@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from newsletter import jobs
 from newsletter.config import Settings
-from newsletter.db import session_scope
+from newsletter.db import session_scope, utcnow
 from newsletter.delivery import service
 from newsletter.delivery.models import Campaign
 from newsletter.errors import AlreadySent
@@ -30,7 +30,7 @@ def send(settings: Settings, issue_id: int, *, again: bool = False) -> int:
         campaign = service.create_campaign(
             session, issue_id=issue_id, list_names=["big"], again=again
         )
-        service.schedule_or_start(session, settings, campaign, jobs.utcnow())
+        service.schedule_or_start(session, settings, campaign, utcnow())
         return campaign.id
 
 
@@ -136,10 +136,10 @@ def test_a_campaign_cancelled_before_it_started_leaves_the_audience_free(
             session,
             issue_id=issue_id,
             list_names=["big"],
-            send_at=jobs.utcnow().replace(year=2099),
+            send_at=utcnow().replace(year=2099),
         )
-        service.schedule_or_start(session, committed_settings, campaign, jobs.utcnow())
-        service.cancel(session, campaign.id, jobs.utcnow())
+        service.schedule_or_start(session, committed_settings, campaign, utcnow())
+        service.cancel(session, campaign.id, utcnow())
 
     assert send(committed_settings, issue_id) > 0
 

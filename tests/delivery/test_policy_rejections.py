@@ -1,19 +1,19 @@
 """A relay block list, a throttling mailbox, a full one: nobody is bounced for our reputation.
 
 Real aiosmtpd relay, real database (SQLite and PostgreSQL), the embedded send loop with the
-bounce stage's rejection handler wired in (``jobs.send_context``).
+bounce stage's rejection handler wired in (``sending.send_context``).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from newsletter import jobs
+from newsletter import jobs, sending
 from newsletter.bounces.event import BounceKind, Evidence
 from newsletter.bounces.models import BounceEventRecord
 from newsletter.bounces.policy import BounceAction
 from newsletter.config import Settings
-from newsletter.db import session_scope
+from newsletter.db import session_scope, utcnow
 from newsletter.delivery import service
 from newsletter.delivery.models import (
     CampaignStatus,
@@ -153,7 +153,7 @@ def test_one_mailbox_throttling_forever_is_retried_alone_and_its_domain_goes_on(
         seed.subscribers(settings, "weekly", [*fine[:25], stubborn, *fine[25:]])
         campaign_id = start(settings, issue_id, ["weekly"])
 
-        first_pass = jobs.run_batch(settings, 0)
+        first_pass = sending.run_batch(settings, 0)
 
         assert first_pass.claimed == 51
         assert relay.handler.copies() == dict.fromkeys(fine, 1)
@@ -199,7 +199,7 @@ def test_throttling_replies_to_several_recipients_back_their_domain_off(
         seed.subscribers(settings, "weekly", slow + emails("f", 4))
         campaign_id = start(settings, issue_id, ["weekly"])
 
-        jobs.run_batch(settings, 0)
+        sending.run_batch(settings, 0)
 
         after = settings.domain_throttle_after
         # The first ``after`` were told to slow down; the rest of the domain waited its turn.
@@ -208,7 +208,7 @@ def test_throttling_replies_to_several_recipients_back_their_domain_off(
         with session_scope(settings) as session:
             throttle = session.get(DomainThrottle, "slow.example")
             assert throttle is not None
-            assert throttle.until > jobs.utcnow()
+            assert throttle.until > utcnow()
 
         jobs.run_until_idle(settings, wait=True)
 

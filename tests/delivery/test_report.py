@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from newsletter import jobs
 from newsletter.config import Settings
-from newsletter.db import session_scope
+from newsletter.db import session_scope, utcnow
 from newsletter.delivery import report, service
 from newsletter.delivery.models import Delivery, DeliveryStatus
 from tests.delivery import seed
@@ -23,7 +23,7 @@ def test_the_eta_follows_the_last_thirty_seconds_and_is_none_unless_sending(
     issue_id = seed.rendered_issue(committed_settings)
     seed.subscribers(committed_settings, "weekly", emails("e", 120))
     campaign_id = start(committed_settings, issue_id, ["weekly"])
-    now = jobs.utcnow()
+    now = utcnow()
     with session_scope(committed_settings) as session:
         ids = list(session.scalars(select(Delivery.id).order_by(Delivery.id)))
         for delivery_ids, ago in ((ids[:30], 10), (ids[30:60], 50)):  # 30 recent, 30 older

@@ -10,9 +10,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from newsletter import jobs
 from newsletter.config import Settings
-from newsletter.db import get_engine, session_factory, session_scope
+from newsletter.db import get_engine, session_factory, session_scope, utcnow
 from newsletter.delivery import service
 from newsletter.delivery.context import SendContext
 from newsletter.delivery.models import CampaignStatus, DeliveryStatus
@@ -35,7 +34,7 @@ def memory_context(
     return SendContext(
         settings=settings,
         engine=get_engine(settings),
-        session_factory=session_factory(settings),
+        sessions=session_factory(settings).begin,
         transport=transport,
         limiter=MemoryRateLimiter(clock=clock.monotonic, sleep=clock.sleep),
         owner="test:1:loop",
@@ -181,4 +180,4 @@ def test_a_domain_that_says_slow_down_waits_one_step_of_the_schedule_each_time(
     assert tries[2] - tries[1] >= 300  # then the second
     assert sorted(m.recipient for m in transport.sent) == sorted(["x@slow.example", *others])
     assert campaign_status(settings, campaign_id) == CampaignStatus.SENT
-    assert jobs.utcnow() < clock.now()  # minutes passed on the test's clock, not in reality
+    assert utcnow() < clock.now()  # minutes passed on the test's clock, not in reality

@@ -19,7 +19,7 @@ import dkim
 import pytest
 import sqlalchemy as sa
 
-from newsletter import jobs
+from newsletter import sending
 from newsletter.config import Settings
 from newsletter.db import session_scope
 from newsletter.delivery.dkim import DkimSigner
@@ -164,10 +164,10 @@ def relay() -> Iterator[Relay]:
 def test_a_test_send_is_the_message_a_subscriber_gets(
     run_cli: Run, relay: Relay, key: DkimKey, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # jobs keeps each campaign's template for the life of the process, keyed by database and
+    # sending keeps each campaign's template for the life of the process, keyed by database and
     # campaign id; the tables are emptied between tests, so campaign 1 of an earlier test
     # would stand in for this one's.
-    monkeypatch.setattr(jobs, "_templates", {})
+    sending.CAMPAIGN_MESSAGES.clear()
     key_file = tmp_path / "dkim.pem"
     key_file.write_bytes(key[0])
     env = {

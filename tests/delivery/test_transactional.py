@@ -7,10 +7,9 @@ import email
 import email.policy
 
 import dkim
-from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings
-from newsletter.db import session_factory, session_scope
+from newsletter.db import SessionFactory, session_factory, session_scope
 from newsletter.delivery import outbox, transactional
 from newsletter.delivery.dkim import DkimSigner
 from newsletter.delivery.outbox import OutboxMessage, OutboxStatus
@@ -53,8 +52,8 @@ def row(settings: Settings, message_id: int) -> OutboxMessage:
         return found
 
 
-def sessions(settings: Settings) -> sessionmaker[Session]:
-    return session_factory(settings)
+def sessions(settings: Settings) -> SessionFactory:
+    return session_factory(settings).begin
 
 
 def test_the_confirmation_is_plain_auto_generated_and_links_to_confirm(

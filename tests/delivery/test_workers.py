@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from newsletter import jobs
 from newsletter.config import Settings, parse_smtp_url
-from newsletter.db import session_scope
+from newsletter.db import session_scope, utcnow
 from newsletter.delivery import service
 from newsletter.delivery.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from newsletter.subscribers.models import Subscriber
@@ -159,7 +159,7 @@ def start_campaign(settings: Settings, recipients: int) -> tuple[int, list[str]]
     seed.subscribers(settings, "weekly", emails)
     with session_scope(settings) as session:
         campaign = service.create_campaign(session, issue_id=issue_id, list_names=["weekly"])
-        service.schedule_or_start(session, settings, campaign, jobs.utcnow())
+        service.schedule_or_start(session, settings, campaign, utcnow())
         return campaign.id, emails
 
 
@@ -285,7 +285,7 @@ def test_workers_ride_out_deferrals_rejections_throttling_and_drops(
             second = service.create_campaign(
                 session, issue_id=first.issue_id, list_names=["throttled"]
             )
-            service.schedule_or_start(session, settings, second, jobs.utcnow())
+            service.schedule_or_start(session, settings, second, utcnow())
             second_id = second.id
         with worker_process(worker_env(settings, relay, redis_server)):
             jobs.kick(settings)
@@ -320,9 +320,9 @@ def test_a_scheduled_campaign_resumed_is_sent_by_the_workers(
                 session,
                 issue_id=issue_id,
                 list_names=["weekly"],
-                send_at=jobs.utcnow().replace(year=2099),
+                send_at=utcnow().replace(year=2099),
             )
-            service.schedule_or_start(session, settings, campaign, jobs.utcnow())
+            service.schedule_or_start(session, settings, campaign, utcnow())
             campaign_id = campaign.id
         with worker_process(worker_env(settings, relay, redis_server)):
             with session_scope(settings) as session:  # `campaign resume ID`, then its kick

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from newsletter import jobs
 from newsletter.config import Settings
-from newsletter.db import session_scope
+from newsletter.db import session_scope, utcnow
 from newsletter.delivery import service as delivery_service
 from newsletter.subscribers.models import Subscriber, Subscription, SubscriptionStatus
 from tests.delivery.relay import Relay
@@ -71,7 +71,7 @@ def send_campaign(settings: Settings, list_name: str) -> int:
         campaign = delivery_service.create_campaign(
             session, issue_id=issue_id, list_names=[list_name]
         )
-        delivery_service.schedule_or_start(session, settings, campaign, jobs.utcnow())
+        delivery_service.schedule_or_start(session, settings, campaign, utcnow())
     jobs.run_until_idle(settings, wait=True)
     return issue_id
 
