@@ -214,8 +214,8 @@ def run_until_idle(
 
     Retries that are not due yet are left for the next run unless ``wait`` is set; then
     ``idle`` is told, before each pause, when the next work is due (the CLI says what it
-    waits for). Mail goes through ``transport`` when given (the caller closes it), otherwise
-    through a new connection to the configured relay per batch.
+    waits for). Mail goes through ``transport`` when given, otherwise through the configured
+    relay; each batch closes its connection when it ends.
     """
     while True:
         tick(settings)

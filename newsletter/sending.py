@@ -46,8 +46,11 @@ def run_batch(
     *,
     transport: Transport | None = None,
 ) -> BatchResult:
-    """Send one batch on ``lane`` through ``transport`` (the caller's, left open), or through
-    a new connection to the configured relay, closed at the end of the batch."""
+    """Send one batch on ``lane`` through ``transport``, or through the configured relay.
+
+    Either way the batch closes the connection before it gives its lane back (the lanes cap
+    open connections); a caller's transport opens again on its next send.
+    """
     if transport is not None:
         return _send(settings, lane, progress, transport)
     own = new_transport(settings)

@@ -24,6 +24,7 @@ from newsletter.config import Settings, parse_smtp_url
 from newsletter.db import session_scope, utcnow
 from newsletter.delivery import service
 from newsletter.delivery.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
+from newsletter.delivery.transports.memory import MemoryTransport
 from newsletter.delivery.verp import delivery_id_from_verp
 from newsletter.subscribers.models import (
     Subscriber,
@@ -333,3 +334,40 @@ def test_with_a_dkim_key_every_message_is_signed_and_verifies(
         assert dkim.verify(accepted.content, dnsfunc=dns)
         signature = accepted.message()["DKIM-Signature"]
         assert "list-unsubscribe-post" in signature.lower()
+
+
+def test_the_embedded_loop_sends_through_the_transport_it_is_given(
+    committed_settings: Settings,
+) -> None:
+    # No relay runs: only the caller's transport can deliver anything.
+    settings = dataclasses.replace(
+        committed_settings, smtp=parse_smtp_url(f"smtp://127.0.0.1:{free_port()}"), batch_size=4
+    )
+    issue_id = seed.rendered_issue(settings)
+    seed.subscribers(settings, "weekly", emails("t", 10))
+    transport = MemoryTransport()
+
+    campaign_id = start(settings, issue_id, ["weekly"])
+    jobs.run_until_idle(settings, wait=False, transport=transport)
+
+    assert sorted(sent.recipient for sent in transport.sent) == emails("t", 10)
+    assert set(ledger(settings, campaign_id).values()) == {DeliveryStatus.SENT}
+
+
+def test_batches_given_one_transport_each_use_it_and_close_its_connection(
+    committed_settings: Settings,
+) -> None:
+    settings = dataclasses.replace(committed_settings, batch_size=3)
+    issue_id = seed.rendered_issue(settings)
+    seed.subscribers(settings, "weekly", emails("o", 6))
+    transport = MemoryTransport()
+    start(settings, issue_id, ["weekly"])
+
+    first = sending.run_batch(settings, 0, transport=transport)
+    closed_after_first = transport.closed
+    second = sending.run_batch(settings, 0, transport=transport)
+
+    # The connection closes before the lane is given back (the lanes cap open connections);
+    # the transport itself stays the caller's, and the next batch opens it again.
+    assert (first.sent, second.sent, closed_after_first, transport.closed) == (3, 3, True, True)
+    assert sorted(sent.recipient for sent in transport.sent) == emails("o", 6)
