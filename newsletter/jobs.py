@@ -5,8 +5,7 @@ CLI and the web app, open and commit transactions) and returns a small JSON-able
 a batch of sending is given comes from ``sending``. ``submit`` runs a job right here when no
 broker is configured (embedded mode), or sends it to the workers by name when
 ``NEWSLETTER_BROKER_URL`` is set; ``workers/tasks.py`` registers one thin Celery task per job
-under the same name. The library never imports
-``workers``: it only knows the task names.
+under the same name. The library never imports ``workers``: it only knows the task names.
 """
 
 from __future__ import annotations

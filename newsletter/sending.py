@@ -49,21 +49,10 @@ def run_batch(
     """Send one batch on ``lane`` through ``transport``, or through the configured relay.
 
     Either way the batch closes the connection before it gives its lane back (the lanes cap
-    open connections); a caller's transport opens again on its next send.
+    open connections); a transport connects on first use, so a batch that claims nothing
+    opens none, and the caller's transport connects again on its next send.
     """
-    if transport is not None:
-        return _send(settings, lane, progress, transport)
-    own = new_transport(settings)
-    try:
-        return _send(settings, lane, progress, own)
-    finally:
-        own.close()
-
-
-def _send(
-    settings: Settings, lane: int, progress: Progress | None, transport: Transport
-) -> BatchResult:
-    ctx = send_context(settings, transport)
+    ctx = send_context(settings, transport or new_transport(settings))
     if progress is not None:
         ctx = dataclasses.replace(ctx, progress=progress)
     return send_batch(ctx, lane)
