@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import socket
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +62,16 @@ def register(cli: click.Group) -> None:
 def demo(out_dir: Path) -> None:
     """Run the whole pipeline on the shipped samples, with a local SMTP relay."""
     config = demo_settings(settings())
-    web_port = _web_port() if _interactive() else None
-    if web_port is not None:
-        config = dataclasses.replace(config, base_url=f"http://127.0.0.1:{web_port}")
+    # Listening from the start: the links printed (and mailed) answer as soon as they are seen.
+    web = _web_listener() if _interactive() else None
+    with web or nullcontext():
+        if web is not None:
+            port = web.getsockname()[1]
+            config = dataclasses.replace(config, base_url=f"http://127.0.0.1:{port}")
+        _run(config, out_dir, web)
+
+
+def _run(config: Settings, out_dir: Path, web: socket.socket | None) -> None:
     upgrade(config.database_url)
     step("database ready", config.database_url)
     issue_id = assemble(config, out_dir)
@@ -74,13 +82,13 @@ def demo(out_dir: Path) -> None:
     try:
         step("local SMTP relay", f"127.0.0.1:{relay_port} → {outbox.resolve()}/")
         send(config, issue_id, relay)
-        if web_port is not None:
-            serve_web(config, web_port, outbox)
+        if web is not None:
+            serve_web(config, web, outbox)
     finally:
         controller.stop()
 
 
-def serve_web(config: Settings, port: int, outbox: Path) -> None:
+def serve_web(config: Settings, listening: socket.socket, outbox: Path) -> None:
     """Serve the web app for the links in the outbox until Ctrl-C (its mail goes there too)."""
     from newsletter.cli.web import serve
     from newsletter.web.app import create_app
@@ -89,21 +97,19 @@ def serve_web(config: Settings, port: int, outbox: Path) -> None:
     step("", f"archive:   {config.base_url}/archive")
     step("", f"subscribe: {config.base_url}/subscribe/{list_slug(DEMO_LIST)}")
     step("", f"the unsubscribe and view links of {outbox.resolve()}/*.eml work now")
-    serve(create_app(config), host="127.0.0.1", port=port)
+    serve(create_app(config), listening=listening)
 
 
 def _interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def _web_port() -> int:
-    """8000 when it is free (a URL people remember), any free port otherwise."""
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", WEB_PORT))
-        except OSError:
-            return free_port()
-    return WEB_PORT
+def _web_listener() -> socket.socket:
+    """A socket listening on 8000 when it is free (a URL people remember), else on any port."""
+    try:
+        return socket.create_server(("127.0.0.1", WEB_PORT))
+    except OSError:
+        return socket.create_server(("127.0.0.1", 0))
 
 
 def assemble(config: Settings, out_dir: Path) -> int:
@@ -167,9 +173,7 @@ def send(config: Settings, issue_id: int, relay: DemoRelay) -> None:
                 campaign = delivery_service.create_campaign(
                     session, issue_id=issue_id, list_names=[DEMO_LIST]
                 )
-                recipients = delivery_service.schedule_or_start(
-                    session, config, campaign, utcnow()
-                )
+                recipients = delivery_service.schedule_or_start(session, config, campaign, utcnow())
                 campaign_id = campaign.id
             step("campaign started", f"campaign {campaign_id}: {recipients} recipients")
             jobs.run_until_idle(config, wait=True)

@@ -9,6 +9,7 @@ when it is first imported.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -53,14 +54,37 @@ def web(host: str, port: int, workers: int) -> None:
     serve(APP_FACTORY, host=host, port=port, workers=workers)
 
 
-def serve(app: Any, *, host: str, port: int, workers: int = 1) -> None:
+def serve(
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    listening: socket.socket | None = None,
+) -> None:
     """Run uvicorn on ``app`` (an app, or the factory's import string) until Ctrl-C.
 
-    An app object is served by this one process, with its in-process metrics; the factory's
-    import string may run in several workers, in multiprocess mode.
+    An app object is served by this one process, with its in-process metrics, on
+    ``listening`` when given (a socket the caller bound, so the address answers before the
+    server has started); the factory's import string may run in several workers, in
+    multiprocess mode.
     """
     import uvicorn
 
+    options: dict[str, Any] = {
+        # The app reads X-Forwarded-* itself, from NEWSLETTER_TRUSTED_PROXIES only.
+        "proxy_headers": False,
+        "server_header": False,
+        # Access logs would write every unsubscribe and confirmation token to disk;
+        # /metrics times the requests instead.
+        "access_log": False,
+        "timeout_graceful_shutdown": 10,
+    }
+    if listening is not None:
+        # The server re-raises the Ctrl-C it shut down on; uvicorn.run swallows it, as here.
+        with contextlib.suppress(KeyboardInterrupt):
+            uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[listening])
+        return
     with metrics_directory() if isinstance(app, str) else nullcontext():
         uvicorn.run(
             app,
@@ -68,13 +92,7 @@ def serve(app: Any, *, host: str, port: int, workers: int = 1) -> None:
             host=host,
             port=port,
             workers=workers if isinstance(app, str) else None,
-            # The app reads X-Forwarded-* itself, from NEWSLETTER_TRUSTED_PROXIES only.
-            proxy_headers=False,
-            server_header=False,
-            # Access logs would write every unsubscribe and confirmation token to disk;
-            # /metrics times the requests instead.
-            access_log=False,
-            timeout_graceful_shutdown=10,
+            **options,
         )
 
 
