@@ -227,3 +227,20 @@ def test_a_message_over_the_size_limit_is_left_on_the_server_and_the_rest_stored
     assert (again.fetched, again.refused, again.stored_ids) == (1, 1, ())
     assert mailbox.count("INBOX") == 1  # the big one, for a person to look at
     assert counts(committed_settings) == (2, 2)
+
+
+@pytest.mark.parametrize("protocol", ["imap", "pop3"])
+def test_a_message_with_lines_longer_than_poplib_allows_is_stored_like_any_other(
+    mailbox: Dovecot, committed_settings: Settings, protocol: str
+) -> None:
+    # Returned messages often carry a whole HTML part on one line; poplib refuses any line
+    # over 2,048 bytes and would leave the connection in the middle of the message.
+    long_line = delivered(0) + b"X-Returned-Html: " + b"<p>" * 3000 + b"\r\n"
+    mailbox.append(delivered(1), long_line, delivered(2))
+    url = mailbox.imap_url() if protocol == "imap" else mailbox.pop3_url()
+
+    result = poll_and_process(committed_settings, url)
+
+    assert (result.fetched, result.acknowledged, result.vanished) == (3, 3, 0)
+    assert mailbox.count("INBOX") == 0
+    assert counts(committed_settings) == (3, 3)

@@ -212,14 +212,36 @@ def _moved(conn: imaplib.IMAP4, *, uidplus: bool) -> bool:
 # --- POP3 ------------------------------------------------------------------------------------
 
 
+class _LongLines(poplib.POP3):
+    """poplib refuses any line over 2,048 bytes ("line too long") and leaves the connection in
+    the middle of the message, so one returned message with its HTML part on a single line
+    would stop every later poll there. A line may be as long as a whole bounce may be; a
+    message over that size is refused as oversized (``_oversized``) like any other."""
+
+    def _getline(self) -> tuple[bytes, int]:
+        line = self.file.readline(MAX_MESSAGE_BYTES + 2)
+        if not line:
+            raise poplib.error_proto("-ERR EOF")
+        octets = len(line)
+        if line.endswith(b"\r\n"):
+            return line[:-2], octets
+        if line.startswith(b"\r"):
+            return line[1:-1], octets
+        return line.removesuffix(b"\n"), octets
+
+
+class _LongLinesTls(_LongLines, poplib.POP3_SSL):
+    pass
+
+
 def _poll_pop3(url: MailboxUrl, store: Store, limit: int) -> PollResult:
     conn: poplib.POP3
     if url.tls:
-        conn = poplib.POP3_SSL(
+        conn = _LongLinesTls(
             url.host, url.port, context=ssl.create_default_context(), timeout=TIMEOUT_SECONDS
         )
     else:
-        conn = poplib.POP3(url.host, url.port, timeout=TIMEOUT_SECONDS)
+        conn = _LongLines(url.host, url.port, timeout=TIMEOUT_SECONDS)
     try:
         conn.user(url.user)
         conn.pass_(url.password)
