@@ -136,6 +136,37 @@ def committed_settings(
     empty_tables(engine)
 
 
+@pytest.fixture
+def postgres_settings(postgres_url: str) -> Iterator[Settings]:
+    """Committed sessions on PostgreSQL: the only backend where two writers interleave (on
+    SQLite BEGIN IMMEDIATE queues the second writer before its check, so the check decides)."""
+    upgrade(postgres_url)
+    engine = sa.create_engine(postgres_url)
+    yield load_settings(make_env(postgres_url))
+    empty_tables(engine)
+    engine.dispose()
+
+
+def wait_until_blocked_on_a_lock(url: str, statement: str) -> None:
+    # Polled without sleeping: each round is one query; the bound only stops a broken test.
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")  # a fresh view each round
+    try:
+        with engine.connect() as connection:
+            for _ in range(100_000):
+                waiting = connection.scalar(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE wait_event_type = 'Lock' AND query LIKE :statement"
+                    ),
+                    {"statement": f"{statement}%"},
+                )
+                if waiting:
+                    return
+    finally:
+        engine.dispose()
+    pytest.fail(f"no backend ever waited on {statement!r}")
+
+
 def empty_tables(engine: sa.Engine) -> None:
     from newsletter.db import Base
 

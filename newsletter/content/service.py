@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from newsletter.content.bulletin import Bulletin, ParsedArticle, decode_bulletin, parse_bulletin
@@ -90,7 +91,22 @@ def import_bulletin(
 
 
 def store_bulletin(session: Session, preview: BulletinPreview) -> ImportResult:
-    """Store a preview; a bulletin stored before is returned as it is (see ``import_bulletin``)."""
+    """Store a preview; a bulletin stored before is returned as it is (see ``import_bulletin``).
+
+    Another editor may import the same bulletin (or one sharing its articles or rates) at the
+    same moment: on PostgreSQL both look, find nothing, and the second one's INSERT waits for
+    the first to commit, then collides. The rows are therefore written in a savepoint and, on
+    that collision, looked up again, now finding what the other import committed.
+    """
+    try:
+        with session.begin_nested():
+            return _store(session, preview)
+    except IntegrityError:
+        with session.begin_nested():
+            return _store(session, preview)
+
+
+def _store(session: Session, preview: BulletinPreview) -> ImportResult:
     bulletin = preview.bulletin
     warnings = preview.warnings
     fingerprint = _fingerprint(

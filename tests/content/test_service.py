@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from newsletter.config import Settings
 from newsletter.content.models import Article, BulletinImport, Rate, RateSnapshot
-from newsletter.content.service import import_bulletin, preview_bulletin, store_bulletin
+from newsletter.content.service import (
+    ImportResult,
+    import_bulletin,
+    preview_bulletin,
+    store_bulletin,
+)
+from newsletter.db import session_scope
 from newsletter.errors import InvalidInput
+from tests.conftest import wait_until_blocked_on_a_lock
 
 TABLES = (Article, BulletinImport, RateSnapshot, Rate)
 
@@ -120,3 +129,33 @@ def test_a_preview_shows_what_would_be_stored_and_stores_nothing(session: Sessio
     assert row_counts(session) == before
     stored = store_bulletin(session, preview).bulletin_import
     assert [a.title for a in stored.articles] == [a.title for a in preview.bulletin.articles]
+
+
+def test_the_same_bulletin_imported_twice_at_once_is_stored_once(
+    postgres_settings: Settings, sample_bulletin: bytes
+) -> None:
+    # PostgreSQL only: there two writers interleave (SQLite queues the second before its check).
+    outcome: list[ImportResult | BaseException] = []
+
+    def second_editor() -> None:
+        try:
+            with session_scope(postgres_settings) as session:
+                outcome.append(import_bulletin(session, sample_bulletin))  # its INSERTs wait
+        except BaseException as exc:
+            outcome.append(exc)
+
+    with session_scope(postgres_settings) as first:
+        created = import_bulletin(first, sample_bulletin)  # stored, not committed yet
+        racer = threading.Thread(target=second_editor)
+        racer.start()
+        wait_until_blocked_on_a_lock(postgres_settings.database_url, "INSERT INTO")
+    racer.join()
+
+    (second,) = outcome
+    assert created.created
+    assert isinstance(second, ImportResult), second
+    assert not second.created
+    assert second.bulletin_import.id == created.bulletin_import.id
+    with session_scope(postgres_settings) as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(BulletinImport)) == 1
+        assert session.scalar(sa.select(sa.func.count()).select_from(Article)) == 6

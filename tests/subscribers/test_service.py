@@ -5,14 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from newsletter.config import Settings, load_settings
-from newsletter.db import session_scope, upgrade
+from newsletter.config import Settings
+from newsletter.db import session_scope
 from newsletter.errors import AlreadyExists, InvalidInput, NotFound
 from newsletter.subscribers.consent import subscribe, unsubscribe
 from newsletter.subscribers.models import (
@@ -36,7 +36,7 @@ from newsletter.subscribers.service import (
     list_lists,
     subscriber_data,
 )
-from tests.conftest import TEST_SECRET, empty_tables, make_env
+from tests.conftest import TEST_SECRET, wait_until_blocked_on_a_lock
 from tests.subscribers.conftest import NOW, ImportText
 
 
@@ -164,37 +164,6 @@ def test_erasure_leaves_no_plaintext_address_in_any_table(
     assert "erase" not in suppression.email_hash
     with pytest.raises(NotFound):
         find_subscriber(session, "erase.me@example.com")
-
-
-@pytest.fixture
-def postgres_settings(postgres_url: str) -> Iterator[Settings]:
-    """Committed sessions on PostgreSQL: the only backend where two writers interleave (on
-    SQLite BEGIN IMMEDIATE queues the second writer before its check, so the check decides)."""
-    upgrade(postgres_url)
-    engine = sa.create_engine(postgres_url)
-    yield load_settings(make_env(postgres_url))
-    empty_tables(engine)
-    engine.dispose()
-
-
-def wait_until_blocked_on_a_lock(url: str, statement: str) -> None:
-    # Polled without sleeping: each round is one query; the bound only stops a broken test.
-    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")  # a fresh view each round
-    try:
-        with engine.connect() as connection:
-            for _ in range(100_000):
-                waiting = connection.scalar(
-                    sa.text(
-                        "SELECT count(*) FROM pg_stat_activity "
-                        "WHERE wait_event_type = 'Lock' AND query LIKE :statement"
-                    ),
-                    {"statement": f"{statement}%"},
-                )
-                if waiting:
-                    return
-    finally:
-        engine.dispose()
-    pytest.fail(f"no backend ever waited on {statement!r}")
 
 
 @pytest.mark.parametrize(
