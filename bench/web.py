@@ -215,7 +215,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     # Eight requests in flight: at the 500 requests/s of the target that is 16 ms each (Little's
     # law), the latency to judge. Closed-loop connections beyond that only queue at the server,
-    # so p99 then measures the queue the bench itself builds (docs/benchmarks.md, "Web").
+    # so p99 then measures the queue the bench itself builds (docs/benchmarks.md, "One-click
+    # unsubscribe").
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument(
         "--database", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"]

@@ -175,7 +175,8 @@ def create_database_engine(url: str, *, readonly: bool = False) -> Engine:
     if not url.startswith("sqlite"):
         # A connection beyond pool_size is closed when it is returned, so a pool smaller than
         # the threads using it reconnects all the time: the web app's one-click POST went from
-        # 340 to 615 requests/s with room for every thread (docs/benchmarks.md, "Web").
+        # 340 to 615 requests/s with room for every thread (docs/benchmarks.md, "One-click
+        # unsubscribe").
         engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
         _translate_errors(engine, url)
         return engine.execution_options(postgresql_readonly=True) if readonly else engine

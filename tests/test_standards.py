@@ -50,6 +50,9 @@ OUTSIDE_DOCUMENT = re.compile(
 )
 # A design note named by its path, which must exist.
 DOCS_PATH = re.compile(r"\bdocs/[\w/-]+\.md\b")
+# A section of one, cited as ``docs/delivery.md, "Recovery"``: some heading must start so.
+DOCS_SECTION = re.compile(r'\b(?P<path>docs/[\w/-]+\.md),? "(?P<heading>[^"]+)"')
+HEADING = re.compile(r"^#+\s+(?P<text>.+)$", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +205,31 @@ def test_no_comment_cites_a_document_outside_the_repository() -> None:
     )
 
 
+def unknown_sections(root: Path) -> list[str]:
+    """``file:line: citation`` for each cited section that no heading of its document starts
+    with (a heading renamed, a section that was never written)."""
+    found = []
+    for citation, places in occurrences(root, DOCS_SECTION).items():
+        match = DOCS_SECTION.fullmatch(citation)
+        assert match is not None
+        document = root / match["path"]
+        headings = (
+            [h["text"] for h in HEADING.finditer(document.read_text(encoding="utf-8"))]
+            if document.is_file()
+            else []
+        )
+        if not any(heading.startswith(match["heading"]) for heading in headings):
+            found.extend(f"{place}: {citation}" for place in places)
+    return sorted(found)
+
+
+def test_every_cited_section_of_a_design_note_exists() -> None:
+    assert not unknown_sections(ROOT), (
+        "these name a section that no heading of that document starts with:\n"
+        + "\n".join(unknown_sections(ROOT))
+    )
+
+
 # The checks themselves, on a small repository of their own.
 
 
@@ -269,3 +297,17 @@ def test_a_citation_of_an_outside_document_is_found(tiny_repository: Path, comme
     found = occurrences(tiny_repository, OUTSIDE_DOCUMENT)
     assert found
     assert all(places == ["bench/x.py:1"] for places in found.values())
+
+
+def test_a_cited_section_must_start_a_heading_of_its_document(tiny_repository: Path) -> None:
+    write(tiny_repository, "docs/notes.md", "# Notes\n\n## Recovery: after a crash\n\nText.\n")
+    write(
+        tiny_repository,
+        "newsletter/x.py",
+        '# (docs/notes.md, "Recovery")\n# (docs/notes.md, "Speed")\n# (docs/gone.md, "Recovery")\n',
+    )
+
+    assert unknown_sections(tiny_repository) == [
+        'newsletter/x.py:2: docs/notes.md, "Speed"',
+        'newsletter/x.py:3: docs/gone.md, "Recovery"',
+    ]

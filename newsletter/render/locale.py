@@ -6,7 +6,7 @@ are compiled when first used in a process, not ahead of time: there is no ``.mo`
 or to forget to rebuild after editing a ``.po``. A language without a catalogue reads in English
 (the templates' own words) while keeping its own ``lang`` tag and CLDR data.
 
-Updating after a template change (docs/render.md, "Translations")::
+Updating after a template change (docs/render.md, "Languages")::
 
     pybabel extract -F newsletter/render/locale/babel.cfg -o newsletter/render/locale/email.pot .
     pybabel update -D email -i newsletter/render/locale/email.pot -d newsletter/render/locale

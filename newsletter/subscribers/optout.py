@@ -37,7 +37,8 @@ _LEAVABLE = [
 
 
 # The one-click POST's two statements, built once against the tables: constructing an ORM
-# statement and its cache key per request cost more than running it (docs/web.md, "Speed").
+# statement and its cache key per request cost more than running it (docs/benchmarks.md,
+# "One-click unsubscribe").
 _subscriptions = cast(sa.Table, Subscription.__table__)
 _LEAVE_LIST = (
     sa.update(_subscriptions)

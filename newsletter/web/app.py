@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Sync routes run in anyio's thread pool (40 threads by default). Past a few threads a
         # process only adds contention for the GIL and the database: requests wait in the event
-        # loop instead, where waiting is cheap (docs/benchmarks.md, "Web").
+        # loop instead, where waiting is cheap (docs/benchmarks.md, "One-click unsubscribe").
         to_thread.current_default_thread_limiter().total_tokens = REQUEST_THREADS
         sweeper = (
             asyncio.create_task(_sweep_outbox(settings, services.outbox_sweep_seconds))
