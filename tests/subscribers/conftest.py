@@ -17,11 +17,20 @@ from newsletter.db import session_factory, session_scope
 from newsletter.subscribers.csvfile import read_csv
 from newsletter.subscribers.import_runs import ImportSessions
 from newsletter.subscribers.importer import BatchCounts, ImportOptions, import_batch
-from newsletter.subscribers.models import MailingList
+from newsletter.subscribers.models import ConsentEvent, MailingList
 from newsletter.subscribers.service import create_list
 from tests.conftest import TEST_SECRET
 
 NOW = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
+
+
+def consent_actions(session: Session) -> list[str]:
+    """The consent events' actions, oldest first."""
+    return [
+        e.action.value for e in session.scalars(sa.select(ConsentEvent).order_by(ConsentEvent.id))
+    ]
+
+
 ImportText = Callable[..., BatchCounts]
 
 

@@ -30,13 +30,7 @@ from newsletter.subscribers.service import create_list, mailable_subscribers, su
 from newsletter.subscribers.statuses import CONSENT_CHANGE_SOURCE, StatusChangeSource
 from newsletter.subscribers.tokens import confirm_token, unsubscribe_token
 from tests.conftest import TEST_SECRET
-from tests.subscribers.conftest import NOW
-
-
-def consent_actions(session: Session) -> list[str]:
-    return [
-        e.action.value for e in session.scalars(sa.select(ConsentEvent).order_by(ConsentEvent.id))
-    ]
+from tests.subscribers.conftest import NOW, consent_actions
 
 
 def test_a_confirmation_makes_a_double_opt_in_subscriber_mailable(
@@ -256,9 +250,11 @@ def test_stale_unconfirmed_subscriptions_are_purged_with_their_subscribers(
     )
 
 
-def test_confirming_a_new_sign_up_makes_someone_who_left_everything_active_again(
+def left_everything_then_signed_up_again(
     session: Session, weekly: MailingList, confirmed_only: MailingList
-) -> None:
+) -> tuple[int, str]:
+    """Ann leaves every list (by the mailto link), then signs up to a double opt-in list: her
+    subscriber id and the confirmation token she is mailed."""
     first = subscribe(
         session, TEST_SECRET, weekly.id, "ann@example.com", source=ConsentSource.FORM, now=NOW
     )
@@ -272,10 +268,17 @@ def test_confirming_a_new_sign_up_makes_someone_who_left_everything_active_again
         now=NOW,
     )
     token = confirm_token(TEST_SECRET, again.subscriber_id, confirmed_only.id, NOW)
+    return again.subscriber_id, token
+
+
+def test_confirming_a_new_sign_up_makes_someone_who_left_everything_active_again(
+    session: Session, weekly: MailingList, confirmed_only: MailingList
+) -> None:
+    subscriber_id, token = left_everything_then_signed_up_again(session, weekly, confirmed_only)
 
     confirm(session, TEST_SECRET, token, now=NOW + dt.timedelta(minutes=5))
 
-    subscriber = session.get(Subscriber, again.subscriber_id)
+    subscriber = session.get(Subscriber, subscriber_id)
     assert subscriber is not None
     assert subscriber.status is SubscriberStatus.ACTIVE
     assert list(session.scalars(mailable_subscribers([confirmed_only.id]))) == [subscriber.id]
@@ -285,19 +288,7 @@ def test_confirming_a_new_sign_up_makes_someone_who_left_everything_active_again
 def test_leaving_every_list_and_coming_back_are_in_the_status_audit(
     session: Session, weekly: MailingList, confirmed_only: MailingList
 ) -> None:
-    first = subscribe(
-        session, TEST_SECRET, weekly.id, "ann@example.com", source=ConsentSource.FORM, now=NOW
-    )
-    unsubscribe(session, first.subscriber_id, source=ConsentSource.EMAIL, now=NOW)
-    again = subscribe(
-        session,
-        TEST_SECRET,
-        confirmed_only.id,
-        "ann@example.com",
-        source=ConsentSource.FORM,
-        now=NOW,
-    )
-    token = confirm_token(TEST_SECRET, again.subscriber_id, confirmed_only.id, NOW)
+    _, token = left_everything_then_signed_up_again(session, weekly, confirmed_only)
     later = NOW + dt.timedelta(minutes=5)
     confirm(session, TEST_SECRET, token, now=later)
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from newsletter.subscribers.consent import subscribe
 from newsletter.subscribers.models import (
-    ConsentEvent,
     ConsentSource,
     MailingList,
     Subscriber,
@@ -18,13 +16,7 @@ from newsletter.subscribers.optout import unsubscribe_one_click
 from newsletter.subscribers.service import subscriber_lists
 from newsletter.subscribers.tokens import unsubscribe_token
 from tests.conftest import TEST_SECRET
-from tests.subscribers.conftest import NOW
-
-
-def consent_actions(session: Session) -> list[str]:
-    return [
-        e.action.value for e in session.scalars(sa.select(ConsentEvent).order_by(ConsentEvent.id))
-    ]
+from tests.subscribers.conftest import NOW, consent_actions
 
 
 def test_one_click_of_a_deleted_list_unsubscribes_from_everything(
