@@ -85,7 +85,7 @@ class CampaignMessages:
     A campaign's issue is frozen once it starts, so its template never changes; the key names
     the row itself (database, id and creation time: an id alone may be reused by a rebuilt
     SQLite file). Bounded, since a long-lived worker sees campaign after campaign, and locked,
-    since the web app's threads may send too.
+    since the threads of one Celery worker (its send lanes) build and read it side by side.
     """
 
     def __init__(self, size: int = 8) -> None:
